@@ -1,0 +1,56 @@
+//! The subcommands and what they share: finding the registry and opening plugins.
+
+mod decode;
+mod plugins;
+
+use crate::{exit::Outcome, Cli, Global};
+use anyhow::{Context, Result};
+use lmmrotate_core::{Plugins, Registry, TerminalHost};
+use std::{io::IsTerminal, path::PathBuf};
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// List registered plugins, their versions and backends, and whether they load.
+    Plugins(plugins::Args),
+    /// Decode a model response into detections (JSON) with a response format plugin.
+    Decode(decode::Args),
+}
+
+pub fn run(cli: &Cli) -> Result<Outcome> {
+    match &cli.command {
+        Command::Plugins(a) => plugins::run(&cli.global, a),
+        Command::Decode(a) => decode::run(&cli.global, a),
+    }
+}
+
+/// The registry file: `--registry`/`LMMROTATE_REGISTRY`, else `./registry.toml`, else the
+/// checkout this binary was built in (`<root>/target/<profile>/lmmrotate`).
+fn registry_path(g: &Global) -> Result<PathBuf> {
+    if let Some(p) = &g.registry {
+        return Ok(p.clone());
+    }
+    let cwd = PathBuf::from("registry.toml");
+    if cwd.exists() {
+        return Ok(cwd);
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(root) = exe.parent().and_then(|p| p.parent()).and_then(|p| p.parent()) {
+            let candidate = root.join("registry.toml");
+            if candidate.exists() {
+                return Ok(candidate);
+            }
+        }
+    }
+    anyhow::bail!("no registry.toml in the current folder; pass --registry FILE or set LMMROTATE_REGISTRY")
+}
+
+pub fn open_registry(g: &Global) -> Result<Registry> {
+    let path = registry_path(g)?;
+    Registry::load(&path, g.plugin_dir.as_deref()).context("reading the plugin registry")
+}
+
+pub fn open_plugins(g: &Global) -> Result<Plugins> {
+    let registry = open_registry(g)?;
+    let show = !g.quiet && std::io::stderr().is_terminal();
+    Ok(Plugins::new(registry, TerminalHost::new("lmmrotate", show)))
+}

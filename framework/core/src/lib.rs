@@ -1,0 +1,18 @@
+//! lmmrotate-core: the host side of the plugin boundary.
+//!
+//! - [`registry`]: `registry.toml`, the one list of plugins and eval-matrix cells;
+//! - [`loader`]: loads plugin libraries once, with abi_stable's layout and version checks
+//!   (the only `unsafe` of the host);
+//! - [`plugins`]: typed handles over the loaded entries (`Model`, `Format`, `Dataset`);
+//! - [`host`]: what plugins log and report progress through.
+
+pub mod error;
+pub mod host;
+pub mod loader;
+pub mod plugins;
+pub mod registry;
+
+pub use error::{CoreError, Result};
+pub use host::TerminalHost;
+pub use plugins::{Dataset, Format, Model, Plugins};
+pub use registry::{MatrixSpec, PluginSpec, Registry};

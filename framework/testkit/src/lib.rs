@@ -1,0 +1,84 @@
+//! Test helpers shared by the workspace: build plugin libraries and the `lmmrotate` binary on
+//! demand (same profile as the running test), write temporary registries, compare golden files.
+//!
+//! The deliberately broken plugins used by the loader tests live in `fixtures/`.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    sync::Mutex,
+};
+
+/// The workspace root (holds the top `Cargo.toml`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+}
+
+/// `target/debug` or `target/release`: the folder the running test binary was built into.
+pub fn profile_dir() -> PathBuf {
+    // Test executables live in <target>/<profile>/deps/.
+    let exe = std::env::current_exe().expect("current_exe");
+    let deps = exe.parent().expect("deps dir");
+    deps.parent().expect("profile dir").to_path_buf()
+}
+
+fn is_release() -> bool {
+    profile_dir().file_name().is_some_and(|n| n == "release")
+}
+
+/// Builds the given packages (once per process per package) with cargo, in the profile of the
+/// running test, so that their libraries and binaries are fresh in [`profile_dir`].
+pub fn build(packages: &[&str]) {
+    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+    let missing: Vec<&str> = packages.iter().copied().filter(|p| !built.iter().any(|b| b == p)).collect();
+    if missing.is_empty() {
+        return;
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace_root()).arg("build").arg("--quiet");
+    if is_release() {
+        cmd.arg("--release");
+    }
+    for p in &missing {
+        cmd.args(["-p", p]);
+    }
+    let status = cmd.status().expect("run cargo build");
+    assert!(status.success(), "cargo build {missing:?} failed");
+    built.extend(missing.iter().map(|s| s.to_string()));
+}
+
+/// The `lmmrotate` binary, built if needed.
+pub fn lmmrotate_bin() -> PathBuf {
+    build(&["lmmrotate-cli"]);
+    profile_dir().join(format!("lmmrotate{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// Writes `registry.toml` into `dir` with `abi = "0.1"`, `plugin_dir` = [`profile_dir`] and the
+/// given `[[plugin]]` / `[[matrix]]` text; returns its path.
+pub fn write_registry(dir: &Path, body: &str) -> PathBuf {
+    let path = dir.join("registry.toml");
+    let text = format!("abi = \"0.1\"\nplugin_dir = {:?}\n\n{body}", profile_dir().display().to_string());
+    std::fs::write(&path, text).expect("write registry");
+    path
+}
+
+/// Compares `actual` with the golden file at `path`; `LMMROTATE_BLESS=1` rewrites it instead.
+pub fn assert_golden(path: &Path, actual: &str) {
+    if std::env::var_os("LMMROTATE_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("golden file {} unreadable ({e}); run with LMMROTATE_BLESS=1", path.display()));
+    if expected != actual {
+        let first = expected.lines().zip(actual.lines()).position(|(a, b)| a != b);
+        panic!(
+            "golden mismatch in {} (first differing line: {:?})\n--- expected\n{expected}\n--- actual\n{actual}",
+            path.display(),
+            first.map(|i| i + 1)
+        );
+    }
+}

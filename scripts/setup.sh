@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs what lmmrotate needs on a fresh Debian 12 machine that has Rust and Python 3.11:
+# a virtualenv (.venv) with torch==2.11.0, whose libtorch the Florence-2 plugin links (tch 0.24.0
+# pins exactly this PyTorch). Idempotent: skips what is present. Writes .env.sh, which sets
+# LIBTORCH and LD_LIBRARY_PATH; the other scripts source it.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+TORCH_VERSION="2.11.0"
+venv="$root/.venv"
+
+command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust (rustup) first" >&2; exit 2; }
+command -v python3 >/dev/null || { echo "setup: python3 not found" >&2; exit 2; }
+
+if [ ! -x "$venv/bin/python" ]; then
+    echo "setup: creating virtualenv $venv"
+    python3 -m venv "$venv"
+fi
+
+have_torch() {
+    "$venv/bin/python" - "$TORCH_VERSION" <<'PY' 2>/dev/null
+import sys, torch
+sys.exit(0 if torch.__version__.split("+")[0] == sys.argv[1] else 1)
+PY
+}
+
+if have_torch; then
+    echo "setup: torch $TORCH_VERSION already installed"
+else
+    echo "setup: installing torch==$TORCH_VERSION (about 4.5 GB with its CUDA libraries; runs on CPU too)"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "torch==$TORCH_VERSION"
+    have_torch || { echo "setup: torch $TORCH_VERSION did not install" >&2; exit 2; }
+fi
+
+torch_dir="$("$venv/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))' 2>/dev/null)"
+cat > "$root/.env.sh" <<ENV
+# Written by scripts/setup.sh: libtorch for the tch-based plugins.
+export LIBTORCH="$torch_dir"
+export LD_LIBRARY_PATH="$torch_dir/lib\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
+ENV
+echo "setup: wrote .env.sh (LIBTORCH=$torch_dir)"
