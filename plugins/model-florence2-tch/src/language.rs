@@ -1,0 +1,245 @@
+//! The BART encoder-decoder of Florence-2 (florence2.md §2.5–2.6): post-LN layers, learned
+//! positions with an offset of 2, `layernorm_embedding`, exact GELU, attention through libtorch's
+//! scaled-dot-product attention. Paths mirror `language_model.model.{encoder,decoder}`.
+
+use crate::config::TextConfig;
+use tch::{nn, nn::Module, Tensor};
+
+/// BART's learned positions start at row 2.
+pub const POSITION_OFFSET: i64 = 2;
+
+fn linear(p: nn::Path, i: i64, o: i64) -> nn::Linear {
+    nn::linear(p, i, o, Default::default())
+}
+
+fn layer_norm(p: nn::Path, dim: i64) -> nn::LayerNorm {
+    nn::layer_norm(p, vec![dim], Default::default())
+}
+
+/// Keys and values of one attention, [B, heads, L, head_dim].
+#[derive(Debug)]
+pub struct Kv {
+    pub k: Tensor,
+    pub v: Tensor,
+}
+
+impl Kv {
+    pub fn index_select(&self, rows: &Tensor) -> Kv {
+        Kv { k: self.k.index_select(0, rows), v: self.v.index_select(0, rows) }
+    }
+}
+
+pub struct Attention {
+    q: nn::Linear,
+    k: nn::Linear,
+    v: nn::Linear,
+    out: nn::Linear,
+    heads: i64,
+    dropout: f64,
+}
+
+impl Attention {
+    fn new(p: nn::Path, d: i64, heads: i64, dropout: f64) -> Self {
+        Self {
+            q: linear(&p / "q_proj", d, d),
+            k: linear(&p / "k_proj", d, d),
+            v: linear(&p / "v_proj", d, d),
+            out: linear(&p / "out_proj", d, d),
+            heads,
+            dropout,
+        }
+    }
+
+    fn split(&self, x: &Tensor) -> Tensor {
+        let (b, l, d) = x.size3().expect("[B, L, d]");
+        x.reshape([b, l, self.heads, d / self.heads]).transpose(1, 2)
+    }
+
+    pub fn kv(&self, x: &Tensor) -> Kv {
+        Kv { k: self.split(&self.k.forward(x)), v: self.split(&self.v.forward(x)) }
+    }
+
+    /// Attention of the queries of `x` over `kv`; `causal` masks later positions (no cache).
+    fn attend(&self, x: &Tensor, kv: &Kv, causal: bool, train: bool) -> Tensor {
+        let (b, l, d) = x.size3().unwrap();
+        let q = self.split(&self.q.forward(x));
+        let hd = d / self.heads;
+        let p = if train { self.dropout } else { 0.0 };
+        let o = Tensor::scaled_dot_product_attention(&q, &kv.k, &kv.v, None::<Tensor>, p, causal, (hd as f64).powf(-0.5), false);
+        self.out.forward(&o.transpose(1, 2).reshape([b, l, d]))
+    }
+}
+
+struct EncoderLayer {
+    self_attn: Attention,
+    self_attn_layer_norm: nn::LayerNorm,
+    fc1: nn::Linear,
+    fc2: nn::Linear,
+    final_layer_norm: nn::LayerNorm,
+}
+
+/// Embedding lookup that leaves the padding row without gradient, as `nn.Embedding(padding_idx)`.
+pub fn embed(table: &Tensor, ids: &Tensor, pad: i64) -> Tensor {
+    Tensor::embedding(table, ids, pad, false, false)
+}
+
+fn positions(table: &Tensor, past: i64, len: i64) -> Tensor {
+    table.narrow(0, past + POSITION_OFFSET, len)
+}
+
+pub struct Encoder {
+    pub embed_positions: Tensor,
+    layernorm_embedding: nn::LayerNorm,
+    layers: Vec<EncoderLayer>,
+    dropout: f64,
+    activation_dropout: f64,
+}
+
+impl Encoder {
+    pub fn new(p: nn::Path, c: &TextConfig) -> Self {
+        let d = c.d_model;
+        let layers = (0..c.encoder_layers)
+            .map(|i| {
+                let lp = &p / "layers" / i;
+                EncoderLayer {
+                    self_attn: Attention::new(&lp / "self_attn", d, c.encoder_attention_heads, c.attention_dropout),
+                    self_attn_layer_norm: layer_norm(&lp / "self_attn_layer_norm", d),
+                    fc1: linear(&lp / "fc1", d, c.encoder_ffn_dim),
+                    fc2: linear(&lp / "fc2", c.encoder_ffn_dim, d),
+                    final_layer_norm: layer_norm(&lp / "final_layer_norm", d),
+                }
+            })
+            .collect();
+        Self {
+            embed_positions: (&p / "embed_positions").var(
+                "weight",
+                &[c.max_position_embeddings + POSITION_OFFSET, d],
+                nn::Init::Randn { mean: 0.0, stdev: 0.02 },
+            ),
+            layernorm_embedding: layer_norm(&p / "layernorm_embedding", d),
+            layers,
+            dropout: c.dropout,
+            activation_dropout: c.activation_dropout,
+        }
+    }
+
+    /// `inputs_embeds` [B, L, d] (image features then prompt embeddings) → hidden [B, L, d].
+    pub fn forward(&self, inputs_embeds: &Tensor, train: bool) -> Tensor {
+        let l = inputs_embeds.size()[1];
+        let h = inputs_embeds + positions(&self.embed_positions, 0, l);
+        let mut h = self.layernorm_embedding.forward(&h).dropout(self.dropout, train);
+        for layer in &self.layers {
+            let kv = layer.self_attn.kv(&h);
+            let a = layer.self_attn.attend(&h, &kv, false, train).dropout(self.dropout, train);
+            h = layer.self_attn_layer_norm.forward(&(h + a));
+            let f = layer.fc1.forward(&h).gelu("none").dropout(self.activation_dropout, train);
+            let f = layer.fc2.forward(&f).dropout(self.dropout, train);
+            h = layer.final_layer_norm.forward(&(h + f));
+        }
+        h
+    }
+}
+
+struct DecoderLayer {
+    self_attn: Attention,
+    self_attn_layer_norm: nn::LayerNorm,
+    encoder_attn: Attention,
+    encoder_attn_layer_norm: nn::LayerNorm,
+    fc1: nn::Linear,
+    fc2: nn::Linear,
+    final_layer_norm: nn::LayerNorm,
+}
+
+/// Per decoder layer: the growing self-attention keys/values.
+pub type SelfCache = Vec<Option<Kv>>;
+
+pub struct Decoder {
+    pub embed_positions: Tensor,
+    layernorm_embedding: nn::LayerNorm,
+    layers: Vec<DecoderLayer>,
+    dropout: f64,
+    activation_dropout: f64,
+    pad: i64,
+}
+
+impl Decoder {
+    pub fn new(p: nn::Path, c: &TextConfig) -> Self {
+        let d = c.d_model;
+        let layers = (0..c.decoder_layers)
+            .map(|i| {
+                let lp = &p / "layers" / i;
+                DecoderLayer {
+                    self_attn: Attention::new(&lp / "self_attn", d, c.decoder_attention_heads, c.attention_dropout),
+                    self_attn_layer_norm: layer_norm(&lp / "self_attn_layer_norm", d),
+                    encoder_attn: Attention::new(&lp / "encoder_attn", d, c.decoder_attention_heads, c.attention_dropout),
+                    encoder_attn_layer_norm: layer_norm(&lp / "encoder_attn_layer_norm", d),
+                    fc1: linear(&lp / "fc1", d, c.decoder_ffn_dim),
+                    fc2: linear(&lp / "fc2", c.decoder_ffn_dim, d),
+                    final_layer_norm: layer_norm(&lp / "final_layer_norm", d),
+                }
+            })
+            .collect();
+        Self {
+            embed_positions: (&p / "embed_positions").var(
+                "weight",
+                &[c.max_position_embeddings + POSITION_OFFSET, d],
+                nn::Init::Randn { mean: 0.0, stdev: 0.02 },
+            ),
+            layernorm_embedding: layer_norm(&p / "layernorm_embedding", d),
+            layers,
+            dropout: c.dropout,
+            activation_dropout: c.activation_dropout,
+            pad: c.pad_token_id,
+        }
+    }
+
+    pub fn num_layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Cross-attention keys/values of every layer for an encoder output (computed once per image).
+    pub fn cross_kv(&self, encoder_out: &Tensor) -> Vec<Kv> {
+        self.layers.iter().map(|l| l.encoder_attn.kv(encoder_out)).collect()
+    }
+
+    /// Decoder ids [B, S] at positions `past..past+S` → hidden [B, S, d]. With a cache, S is 1
+    /// after the first call and the cache grows; without one, self-attention is causal.
+    pub fn forward(
+        &self,
+        ids: &Tensor,
+        shared: &Tensor,
+        cross: &[Kv],
+        mut cache: Option<&mut SelfCache>,
+        train: bool,
+    ) -> Tensor {
+        let s = ids.size()[1];
+        let past = cache.as_ref().and_then(|c| c.first()).and_then(|kv| kv.as_ref()).map_or(0, |kv| kv.k.size()[2]);
+        let h = embed(shared, ids, self.pad) + positions(&self.embed_positions, past, s);
+        let mut h = self.layernorm_embedding.forward(&h).dropout(self.dropout, train);
+        for (i, layer) in self.layers.iter().enumerate() {
+            let new = layer.self_attn.kv(&h);
+            let (kv, causal) = match cache.as_deref_mut() {
+                Some(c) => {
+                    let kv = match c[i].take() {
+                        Some(old) => Kv { k: Tensor::cat(&[old.k, new.k], 2), v: Tensor::cat(&[old.v, new.v], 2) },
+                        None => new,
+                    };
+                    // Only the first (multi-token) call needs the causal mask.
+                    (kv, past == 0 && s > 1)
+                }
+                None => (new, s > 1),
+            };
+            let a = layer.self_attn.attend(&h, &kv, causal, train).dropout(self.dropout, train);
+            if let Some(c) = cache.as_deref_mut() {
+                c[i] = Some(kv);
+            }
+            h = layer.self_attn_layer_norm.forward(&(h + a));
+            let x = layer.encoder_attn.attend(&h, &cross[i], false, train).dropout(self.dropout, train);
+            h = layer.encoder_attn_layer_norm.forward(&(h + x));
+            let f = layer.fc1.forward(&h).gelu("none").dropout(self.activation_dropout, train);
+            let f = layer.fc2.forward(&f).dropout(self.dropout, train);
+            h = layer.final_layer_norm.forward(&(h + f));
+        }
+        h
+    }
+}
