@@ -1,5 +1,5 @@
 //! Parity with HF transformers on the tiny golden model (tests/golden/tiny, made by
-//! scripts/goldens/florence2_tiny.py with transformers 5.17): the same weights in the native and
+//! scripts/goldens/florence2_reference.py with transformers 5.17): the same weights in the native and
 //! the original key layouts (safetensors, and an fp16 `pytorch_model.bin`), compared on image
 //! features, encoder output, teacher-forced logits, and greedy and 3-beam generations.
 

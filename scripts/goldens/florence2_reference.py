@@ -13,7 +13,7 @@ identity, and writes under OUT (default plugins/model-florence2-tch/tests/golden
 
 Regenerate (CPU, a few seconds) with the project's virtualenv:
   .venv/bin/pip install transformers==5.17.0 safetensors
-  .venv/bin/python scripts/goldens/florence2_tiny.py
+  .venv/bin/python scripts/goldens/florence2_reference.py
 """
 
 import json
@@ -25,12 +25,29 @@ from safetensors.torch import save_file
 from transformers import Florence2Config, Florence2ForConditionalGeneration
 
 OUT = sys.argv[1] if len(sys.argv) > 1 else "plugins/model-florence2-tch/tests/golden/tiny"
-VOCAB = 512
+# `base` (random Florence-2-base at 768 px, native layout only) is what scripts/gpu/parity_base.sh uses.
+PRESET = sys.argv[2] if len(sys.argv) > 2 else "tiny"
+VOCAB = 512 if PRESET == "tiny" else 51289
 IMAGE_TOKEN = VOCAB - 1
-SIZE = 128
+SIZE = 128 if PRESET == "tiny" else 768
+MAX_LENGTH = 24 if PRESET == "tiny" else 64
+# Parameter noise that makes every LayerNorm non-trivial; larger models need less to stay
+# well-conditioned (with 0.2 at base size, fp32 rounding is amplified to visible differences).
+NOISE = 0.2 if PRESET == "tiny" else 0.02
 
 
 def config():
+    if PRESET == "base":
+        # microsoft/Florence-2-base's architecture (florence2.md §1.1), random weights.
+        return Florence2Config(
+            vision_config=dict(embed_dim=[128, 256, 512, 1024], num_heads=[4, 8, 16, 32], num_groups=[4, 8, 16, 32],
+                               depths=[1, 1, 9, 1], window_size=12, projection_dim=768),
+            text_config=dict(vocab_size=VOCAB, d_model=768, encoder_layers=6, decoder_layers=6,
+                             encoder_attention_heads=12, decoder_attention_heads=12, encoder_ffn_dim=3072,
+                             decoder_ffn_dim=3072, max_position_embeddings=1024, pad_token_id=1, bos_token_id=0,
+                             eos_token_id=2, decoder_start_token_id=2, forced_bos_token_id=0, forced_eos_token_id=2),
+            image_token_id=IMAGE_TOKEN,
+        )
     return Florence2Config(
         vision_config=dict(
             embed_dim=[16, 32, 32, 64], num_heads=[1, 2, 2, 2], num_groups=[2, 1, 2, 2], depths=[1, 1, 2, 1],
@@ -86,10 +103,20 @@ def main():
     model = Florence2ForConditionalGeneration(cfg).eval()
     with torch.no_grad():
         for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.2)
+            p.add_(torch.randn_like(p) * NOISE)
     os.makedirs(f"{OUT}/native", exist_ok=True)
     model.save_pretrained(f"{OUT}/native", safe_serialization=True)
 
+    if PRESET == "tiny":
+        write_original_layouts(model)
+    reference(model, "cpu")
+    if PRESET != "tiny" and torch.cuda.is_available():
+        # The same computation with the GPU's default numerics (cuDNN convolutions in TF32, as in
+        # libtorch), to compare the Rust model on CUDA against HF on the same GPU.
+        reference(model.cuda(), "cuda")
+
+
+def write_original_layouts(model):
     state = {k: v.contiguous().clone() for k, v in model.state_dict().items()}
     original = {}
     for k, v in state.items():
@@ -105,6 +132,9 @@ def main():
     for d in ("original", "original-bin"):
         json.dump(native_cfg, open(f"{OUT}/{d}/config.json", "w"), indent=2)
 
+
+def reference(model, device):
+    suffix = "" if device == "cpu" else "-" + device
     g = torch.Generator().manual_seed(1)
     pixels = torch.randn(2, 3, SIZE, SIZE, generator=g)
     prompt = torch.tensor([[0, 100, 200, 300, 400, 2]] * 2)
@@ -112,6 +142,7 @@ def main():
     input_ids = torch.cat([torch.full((2, n_img), IMAGE_TOKEN), prompt], 1)
     decoder_ids = torch.tensor([[2, 0, 5, 6, 7, 8, 9, 10], [2, 0, 11, 12, 13, 14, 15, 1]])
 
+    pixels, prompt, input_ids, decoder_ids = (t.to(device) for t in (pixels, prompt, input_ids, decoder_ids))
     with torch.no_grad():
         feats = model.model.get_image_features(pixel_values=pixels)
         feats = feats if torch.is_tensor(feats) else feats.pooler_output
@@ -119,24 +150,25 @@ def main():
         gen = {}
         for beams in (1, 3):
             ids = model.generate(
-                input_ids=input_ids, pixel_values=pixels, max_length=24, num_beams=beams, do_sample=False,
+                input_ids=input_ids, pixel_values=pixels, max_length=MAX_LENGTH, num_beams=beams, do_sample=False,
                 early_stopping=False, no_repeat_ngram_size=3, length_penalty=1.0, decoder_start_token_id=2,
                 forced_bos_token_id=0, forced_eos_token_id=2, eos_token_id=2, pad_token_id=1,
             )
             gen[f"beams{beams}"] = ids.tolist()
     save_file(
         {
-            "pixel_values": pixels,
-            "prompt_ids": prompt,
-            "decoder_ids": decoder_ids,
-            "image_features": feats.contiguous(),
-            "encoder_out": out.encoder_last_hidden_state.contiguous(),
-            "logits": out.logits.contiguous(),
+            "pixel_values": pixels.cpu(),
+            "prompt_ids": prompt.cpu(),
+            "decoder_ids": decoder_ids.cpu(),
+            "image_features": feats.contiguous().cpu(),
+            "encoder_out": out.encoder_last_hidden_state.contiguous().cpu(),
+            "logits": out.logits.contiguous().cpu(),
         },
-        f"{OUT}/reference.safetensors",
+        f"{OUT}/reference{suffix}.safetensors",
     )
-    json.dump({"max_length": 24, "no_repeat_ngram_size": 3, **gen}, open(f"{OUT}/reference.json", "w"), indent=1)
-    print("wrote", OUT, {k: v for k, v in gen.items()})
+    json.dump({"max_length": MAX_LENGTH, "no_repeat_ngram_size": 3, **gen},
+              open(f"{OUT}/reference{suffix}.json", "w"), indent=1)
+    print("wrote", OUT, gen)
 
 
 if __name__ == "__main__":
