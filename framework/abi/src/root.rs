@@ -130,7 +130,7 @@ macro_rules! export_plugin {
     };
     (@impl $backend:expr, $abi:expr) => {
         extern "C" fn __lmmrotate_library_info() -> $crate::LibraryInfo {
-            $crate::root::library_info(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"), $backend, $abi)
+            $crate::root::library_info(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"), ::std::convert::AsRef::<str>::as_ref(&$backend), $abi)
         }
 
         fn __lmmrotate_root_module() -> $crate::LmmPluginRef {

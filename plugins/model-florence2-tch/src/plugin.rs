@@ -1,0 +1,259 @@
+//! The `florence2` model entry: loads a checkpoint folder (or initialises a preset), and serves
+//! the ABI's generate / train_step / save through the network, tokenizer and optimizer.
+
+use crate::{
+    checkpoint,
+    config::{Florence2Config, PluginConfig},
+    generate::{generate, GenerateOptions},
+    model::Florence2,
+    processor,
+    tokenizer::{expand_prompt, FlorenceTokenizer},
+    train::{AdamW, TrainOptions},
+};
+use lmmrotate_abi::{
+    abi_stable::std_types::ROption, ErrorKind, GenBatch, GenOptions, Generation, HostBox, ImageSpec, ModelInfo,
+    ModelPlugin, PluginError, Resample, StepControl, TrainBatch, TrainStats,
+};
+use std::path::{Path, PathBuf};
+use tch::{nn, Device, Kind, Tensor};
+
+pub struct Florence2Plugin {
+    cfg: PluginConfig,
+    model: Florence2,
+    vs: nn::VarStore,
+    tokenizer: FlorenceTokenizer,
+    device: Device,
+    training: bool,
+    optimizer: Option<AdamW>,
+    frozen_position_rows: Option<i64>,
+    host: HostBox,
+}
+
+fn ioerr(path: &Path, e: impl std::fmt::Display) -> PluginError {
+    PluginError::new(ErrorKind::IO, format!("{}: {e}", path.display()))
+}
+
+/// `tch` version and the libtorch/CUDA this process sees.
+pub fn backend() -> String {
+    let cuda = if tch::Cuda::is_available() { format!("cuda x{}", tch::Cuda::device_count()) } else { "no cuda".into() };
+    format!("tch 0.24.0 / libtorch 2.11.0 ({cuda})")
+}
+
+impl Florence2Plugin {
+    pub fn from_json(config: &str, host: HostBox) -> Result<Self, PluginError> {
+        let cfg = PluginConfig::from_json(config)?;
+        let device = cfg.device()?;
+        tch::manual_seed(cfg.seed as i64);
+        let (mut arch, weights, tok_dir) = match &cfg.checkpoint {
+            Some(dir) => {
+                let dir = PathBuf::from(dir);
+                let cfg_file = dir.join("config.json");
+                let text = std::fs::read_to_string(&cfg_file).map_err(|e| ioerr(&cfg_file, e))?;
+                let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+                    PluginError::new(ErrorKind::PARSE, format!("{}: line {}: {e}", cfg_file.display(), e.line()))
+                })?;
+                let arch = Florence2Config::from_hf_json(&json).map_err(|e| e.context(cfg_file.display().to_string()))?;
+                let w = checkpoint::read(&dir)?;
+                (arch, Some((dir.clone(), w)), cfg.tokenizer.clone().map(PathBuf::from).unwrap_or(dir))
+            }
+            None => {
+                let variant = cfg.variant.as_deref().ok_or_else(|| {
+                    PluginError::new(ErrorKind::INVALID_CONFIG, "florence2: give `checkpoint` (a folder) or `variant` (base, large, tiny)")
+                })?;
+                let tok = cfg.tokenizer.clone().ok_or_else(|| {
+                    PluginError::new(ErrorKind::INVALID_CONFIG, "florence2: a `variant` without checkpoint needs `tokenizer`")
+                })?;
+                (Florence2Config::preset(variant)?, None, PathBuf::from(tok))
+            }
+        };
+        let tokenizer = FlorenceTokenizer::load(&tok_dir)?;
+        if weights.is_none() {
+            arch.text.vocab_size = tokenizer.vocab_size() as i64;
+        }
+        if (tokenizer.vocab_size() as i64) > arch.text.vocab_size {
+            return Err(PluginError::new(
+                ErrorKind::INVALID_CONFIG,
+                format!("tokenizer has {} tokens, the model's vocabulary {}", tokenizer.vocab_size(), arch.text.vocab_size),
+            ));
+        }
+        let loaded_positions = arch.text.max_position_embeddings;
+        if let Some(len) = cfg.max_text_len {
+            // A checkpoint's tables can only grow (LMMRotate's extension); a fresh model takes it as is.
+            arch.text.max_position_embeddings =
+                if weights.is_some() { arch.text.max_position_embeddings.max(len as i64) } else { len as i64 };
+        }
+        let mut vs = nn::VarStore::new(device);
+        let tied = weights.as_ref().is_none_or(|(_, w)| checkpoint::head_is_tied(w));
+        let model = Florence2::new(&vs.root(), &arch, tied);
+        let mut frozen_position_rows = None;
+        if let Some((dir, w)) = &weights {
+            let report = checkpoint::copy_into(&vs, w, dir)?;
+            frozen_position_rows = report.position_rows_loaded;
+            if frozen_position_rows.is_some() {
+                host.info(format!(
+                    "extended text positions from {loaded_positions} to {} (new rows N(0, 0.02²); old rows frozen in training)",
+                    arch.text.max_position_embeddings
+                ));
+            }
+        }
+        if cfg.dtype.kind() != Kind::Float {
+            vs.set_kind(cfg.dtype.kind());
+        }
+        host.info(format!("florence2 on {device:?}, {} parameters, {:?}", count(&vs), cfg.dtype));
+        Ok(Self { cfg, model, vs, tokenizer, device, training: false, optimizer: None, frozen_position_rows, host })
+    }
+
+    fn max_text_len(&self) -> i64 {
+        self.model.cfg.text.max_position_embeddings
+    }
+
+    fn prompt_ids(&self, prompts: &[impl AsRef<str>]) -> Result<Tensor, PluginError> {
+        let mut rows = Vec::with_capacity(prompts.len());
+        for p in prompts {
+            let text = expand_prompt(p.as_ref())?;
+            rows.push(self.tokenizer.encode(&text, true)?.into_iter().map(i64::from).collect::<Vec<_>>());
+        }
+        Ok(processor::pad(&rows, self.model.cfg.text.pad_token_id, self.device))
+    }
+
+    fn kind(&self) -> Kind {
+        self.cfg.dtype.kind()
+    }
+}
+
+fn count(vs: &nn::VarStore) -> i64 {
+    vs.trainable_variables().iter().map(|t| t.numel() as i64).sum::<i64>()
+        + vs.variables().values().filter(|t| !t.requires_grad()).map(|t| t.numel() as i64).sum::<i64>()
+}
+
+impl ModelPlugin for Florence2Plugin {
+    fn info(&self) -> Result<ModelInfo, PluginError> {
+        Ok(ModelInfo {
+            name: "florence2".into(),
+            backend: backend().into(),
+            device: format!("{:?}", self.device).to_lowercase().into(),
+            image: ImageSpec { width: self.cfg.image_size, height: self.cfg.image_size, resample: Resample::Bicubic },
+            max_text_len: self.max_text_len() as u32,
+            formats: self.cfg.formats.iter().map(|s| s.as_str().into()).collect(),
+            parameters: count(&self.vs) as u64,
+        })
+    }
+
+    fn set_training(&mut self, training: bool) -> Result<(), PluginError> {
+        self.training = training;
+        Ok(())
+    }
+
+    fn configure_training(&mut self, options_json: &str) -> Result<(), PluginError> {
+        let opts = TrainOptions::from_json(options_json)?;
+        let opt = AdamW::new(&self.vs, opts, self.frozen_position_rows);
+        self.host.info(format!("training {} parameters", opt.trainable()));
+        self.optimizer = Some(opt);
+        Ok(())
+    }
+
+    fn train_step(&mut self, batch: &TrainBatch, control: StepControl) -> Result<TrainStats, PluginError> {
+        if self.optimizer.is_none() {
+            self.configure_training("{}")?;
+        }
+        let n = batch.images.len();
+        if batch.prompts.len() != n || batch.targets.len() != n {
+            return Err(PluginError::new(ErrorKind::INVALID_CONFIG, "train batch: images, prompts and targets differ in length"));
+        }
+        let t = &self.model.cfg.text;
+        let (mut inputs, mut labels, mut truncated) = (Vec::new(), Vec::new(), 0u32);
+        for target in batch.targets.iter() {
+            let ids: Vec<i64> = self.tokenizer.encode(&format!("<s>{target}"), false)?.into_iter().map(i64::from).collect();
+            let (i, l, cut) =
+                processor::targets(&ids, self.max_text_len() as usize, t.bos_token_id, t.eos_token_id, t.decoder_start_token_id);
+            inputs.push(i);
+            labels.push(l);
+            truncated += cut as u32;
+        }
+        let dec = processor::pad(&inputs, t.pad_token_id, self.device);
+        let lab = processor::pad(&labels, -100, self.device);
+        let pixels = processor::pixels(batch.images.as_slice(), self.cfg.image_size, self.device, self.kind())?;
+        let prompts: Vec<&str> = batch.prompts.iter().map(|s| s.as_str()).collect();
+        let prompt_ids = self.prompt_ids(&prompts)?;
+        let logits = self.model.forward(&pixels, &prompt_ids, &dec, self.training);
+        let v = logits.size()[2];
+        let loss = logits.reshape([-1, v]).cross_entropy_loss::<Tensor>(&lab.reshape([-1]), None, tch::Reduction::Mean, -100, 0.0);
+        let loss_value = loss.double_value(&[]);
+        if !loss_value.is_finite() {
+            return Err(PluginError::new(ErrorKind::BACKEND, format!("non-finite loss ({loss_value}); nothing was updated")));
+        }
+        (loss * control.loss_weight as f64).backward();
+        let target_tokens = labels.iter().map(|l| l.len() as u64).sum();
+        let mut grad_norm = ROption::RNone;
+        if control.apply_update {
+            let opt = self.optimizer.as_mut().expect("configured above");
+            let norm = opt.step(control.lr)?;
+            opt.zero_grad();
+            grad_norm = ROption::RSome(norm);
+        }
+        Ok(TrainStats { loss: loss_value, target_tokens, truncated, grad_norm, skipped: false })
+    }
+
+    fn generate(&mut self, batch: &GenBatch, options: &GenOptions) -> Result<Vec<Generation>, PluginError> {
+        let t = &self.model.cfg.text;
+        let max_new = if options.max_new_tokens == 0 { self.max_text_len() - 1 } else { options.max_new_tokens as i64 };
+        let opts = GenerateOptions {
+            num_beams: options.num_beams.max(1) as i64,
+            max_length: (max_new + 1).min(self.max_text_len()),
+            no_repeat_ngram_size: options.no_repeat_ngram_size as i64,
+            length_penalty: options.length_penalty as f64,
+            early_stopping: options.early_stopping,
+            decoder_start_token_id: t.decoder_start_token_id,
+            forced_bos_token_id: t.forced_bos_token_id,
+            forced_eos_token_id: t.forced_eos_token_id,
+            eos_token_id: t.eos_token_id,
+            pad_token_id: t.pad_token_id,
+        };
+        let pixels = processor::pixels(batch.images.as_slice(), self.cfg.image_size, self.device, self.kind())?;
+        let prompts: Vec<&str> = batch.prompts.iter().map(|s| s.as_str()).collect();
+        let prompt_ids = self.prompt_ids(&prompts)?;
+        let ids = tch::no_grad(|| generate(&self.model, &pixels, &prompt_ids, &opts));
+        ids.into_iter()
+            .map(|row| {
+                let ids: Vec<u32> = row.iter().map(|&i| i as u32).collect();
+                let text = self.tokenizer.decode(&ids)?;
+                Ok(Generation { ids: ids.into(), text: text.into() })
+            })
+            .collect()
+    }
+
+    fn count_tokens(&self, text: &str) -> Result<u32, PluginError> {
+        // As in training: `<s>` + response with `<s>` … `</s>` around it.
+        Ok(self.tokenizer.encode(&format!("<s>{text}"), false)?.len() as u32 + 2)
+    }
+
+    fn save(&mut self, dir: &str) -> Result<(), PluginError> {
+        let dir = Path::new(dir);
+        std::fs::create_dir_all(dir).map_err(|e| ioerr(dir, e))?;
+        checkpoint::save(&self.vs, dir)?;
+        let cfg_json = serde_json::to_string_pretty(&self.model.cfg.to_hf_json()).expect("json");
+        std::fs::write(dir.join("config.json"), cfg_json).map_err(|e| ioerr(&dir.join("config.json"), e))?;
+        self.tokenizer.save(dir)?;
+        let size = self.cfg.image_size;
+        let pre = serde_json::json!({
+            "do_resize": true, "size": {"height": size, "width": size}, "resample": 3,
+            "do_center_crop": false, "crop_size": {"height": size, "width": size},
+            "do_rescale": true, "rescale_factor": 1.0 / 255.0,
+            "do_normalize": true, "image_mean": processor::MEAN, "image_std": processor::STD,
+            "image_seq_length": (size / 32) * (size / 32) + 1, "processor_class": "Florence2Processor",
+        });
+        std::fs::write(dir.join("preprocessor_config.json"), serde_json::to_string_pretty(&pre).expect("json"))
+            .map_err(|e| ioerr(&dir.join("preprocessor_config.json"), e))?;
+        if let Some(opt) = &self.optimizer {
+            opt.save(dir)?;
+        }
+        Ok(())
+    }
+
+    fn load_training_state(&mut self, dir: &str) -> Result<(), PluginError> {
+        if self.optimizer.is_none() {
+            self.configure_training("{}")?;
+        }
+        self.optimizer.as_mut().expect("configured").load(Path::new(dir))
+    }
+}
