@@ -4,10 +4,12 @@
 //! - [`loader`]: loads plugin libraries once, with abi_stable's layout and version checks
 //!   (the only `unsafe` of the host);
 //! - [`plugins`]: typed handles over the loaded entries (`Model`, `Format`, `Dataset`);
-//! - [`host`]: what plugins log and report progress through.
+//! - [`host`]: what plugins log and report progress through;
+//! - [`images`]: decoding, resizing to a model's input, drawing boxes.
 
 pub mod error;
 pub mod host;
+pub mod images;
 pub mod loader;
 pub mod plugins;
 pub mod registry;

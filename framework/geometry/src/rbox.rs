@@ -12,8 +12,10 @@ pub type Quad = [f32; 8];
 /// describes the same rectangle; only the parameters differ.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum AngleConvention {
-    /// OpenCV >= 4.5.1 `minAreaRect` (mmrotate "oc"): angle in `(0, π/2]`, the width is the side
-    /// along `(cos θ, sin θ)`. An axis-aligned `W x H` rectangle becomes `w = H, h = W, θ = π/2`.
+    /// OpenCV 4.5.1..4.12 `minAreaRect` (mmrotate "oc"): angle in `(0, π/2]`, the width is the
+    /// side along `(cos θ, sin θ)`. An axis-aligned `W x H` rectangle becomes `w = H, h = W,
+    /// θ = π/2`. (OpenCV 4.13 and 5 moved to `[-π/2, 0)`.) [`min_area_rect`] lists the degenerate
+    /// cases where cv2 leaves this range.
     OpenCv,
     /// mmrotate "le90": angle in `[-π/2, π/2)` and `w > h`; a square gets its angle shifted by
     /// `π/2` like mmrotate's `regularize_rboxes(width_longer=True)`.
@@ -38,10 +40,15 @@ impl RBox {
 
     /// The minimum-area rectangle around the four points of `quad`, in `convention`.
     /// Any quadrilateral (even a non-convex or self-crossing one) is replaced by its enclosing
-    /// rectangle, as upstream does.
+    /// rectangle, as upstream does. With [`AngleConvention::OpenCv`] this is [`min_area_rect`]
+    /// unchanged, degenerate angles included, so that it is what cv2 returns.
     pub fn from_quad(quad: &Quad, convention: AngleConvention) -> Self {
         let pts: [Point; 4] = std::array::from_fn(|i| [quad[2 * i] as f64, quad[2 * i + 1] as f64]);
-        min_area_rect(&pts).regularize(convention)
+        let r = min_area_rect(&pts);
+        match convention {
+            AngleConvention::OpenCv => r,
+            AngleConvention::Le90 => r.regularize(convention),
+        }
     }
 
     /// `w * h`; 0 for a degenerate box (a side that is not positive, or any non-finite value).
@@ -115,25 +122,35 @@ fn to_opencv_quadrant(mut w: f64, mut h: f64, mut u: Point) -> (f64, f64, Point)
 }
 
 /// Minimum-area enclosing rectangle of `points`, in the [`AngleConvention::OpenCv`] convention,
-/// like `cv2.minAreaRect` (OpenCV >= 4.5.1).
+/// like `cv2.minAreaRect` of OpenCV 4.5.1..4.12 (checked against 4.12 by
+/// `tests/min_area_rect_cv2.rs`).
 ///
 /// One side of the optimal rectangle lies on a convex-hull edge (the rotating-calipers argument),
 /// so every hull edge is tried; among equal areas the first edge in hull order wins. Computed in
-/// f64 where OpenCV uses f32, so sides and angles agree to float32 precision. For degenerate
-/// input (all points collinear or equal) the result has a zero side: a segment keeps its length
-/// as one side in the same angle convention (OpenCV reports the raw segment angle there), a point
-/// gives `w = h = 0, θ = π/2`; such boxes have IoU 0 with everything. Non-finite points are ignored.
+/// f64 where OpenCV uses f32, so sides and angles agree to float32 precision. One known
+/// difference: when the optimum is axis-aligned but the points are not a rectangle, cv2 reports
+/// `θ = 0` or `θ = π/2` depending on its hull's start and the calipers' tie order; this always
+/// gives `π/2` (the same rectangle with `w` and `h` exchanged).
+///
+/// Degenerate input gets cv2's answer, outside `(0, π/2]`: for collinear points the segment
+/// between the extreme points, `w` = its length, `h = 0`, θ = the direction from the
+/// lexicographically (x, then y) largest point to the smallest, in `(-π, π]`; for a single point
+/// `w = h = 0, θ = 0`. Such boxes have IoU 0 with everything. Non-finite points are ignored.
 pub fn min_area_rect(points: &[Point]) -> RBox {
     let hull = convex_hull(points);
     match hull.len() {
-        0 => RBox::new(0.0, 0.0, 0.0, 0.0, FRAC_PI_2),
-        1 => RBox::new(hull[0][0], hull[0][1], 0.0, 0.0, FRAC_PI_2),
+        0 => RBox::new(0.0, 0.0, 0.0, 0.0, 0.0),
+        1 => RBox::new(hull[0][0], hull[0][1], 0.0, 0.0, 0.0),
+        // convex_hull sorts lexicographically, so a segment comes as [smallest, largest].
+        2 => {
+            let ([x0, y0], [x1, y1]) = (hull[0], hull[1]);
+            let (dx, dy) = (x0 - x1, y0 - y1);
+            RBox::new((x0 + x1) * 0.5, (y0 + y1) * 0.5, dx.hypot(dy), 0.0, dy.atan2(dx))
+        }
         _ => {
             let mut best: Option<(f64, RBox)> = None;
             let n = hull.len();
-            // A two-point hull is a segment: its single direction is tried once.
-            let edges = if n == 2 { 1 } else { n };
-            for i in 0..edges {
+            for i in 0..n {
                 let (p, q) = (hull[i], hull[(i + 1) % n]);
                 let (dx, dy) = (q[0] - p[0], q[1] - p[1]);
                 let len = dx.hypot(dy);
@@ -161,7 +178,7 @@ pub fn min_area_rect(points: &[Point]) -> RBox {
                 let (w, h, ud) = to_opencv_quadrant(w, h, u);
                 best = Some((area, RBox::new(cx, cy, w, h, ud[1].atan2(ud[0]))));
             }
-            best.map(|(_, b)| b).unwrap_or(RBox::new(hull[0][0], hull[0][1], 0.0, 0.0, FRAC_PI_2))
+            best.map(|(_, b)| b).unwrap_or(RBox::new(hull[0][0], hull[0][1], 0.0, 0.0, 0.0))
         }
     }
 }
@@ -219,7 +236,8 @@ mod tests {
     fn skewed_quad_gets_its_enclosing_rectangle() {
         // Parallelogram (0,0) (4,0) (6,2) (2,2). Along the x edges the box is 6 x 2 = 12; along
         // the slanted edges, u = (1,1)/√2, the projections span 4√2 and along v = (-1,1)/√2 they
-        // span 2√2, area 16. So it is the axis-aligned 6 x 2 box (OpenCV: w = 2, h = 6, 90°).
+        // span 2√2, area 16. So it is the axis-aligned 6 x 2 box: w = 2, h = 6, 90° here; cv2 4.12
+        // reports the same rectangle as w = 6, h = 2, 0° (see `min_area_rect`).
         let q = [0.0, 0.0, 4.0, 0.0, 6.0, 2.0, 2.0, 2.0];
         assert_rbox(RBox::from_quad(&q, AngleConvention::OpenCv), RBox::new(3.0, 1.0, 2.0, 6.0, FRAC_PI_2), 1e-12);
         // Rhombus (0,0) (3,1) (4,4) (1,3), sides √10. Along u = (3,1)/√10 the points project to
@@ -242,12 +260,18 @@ mod tests {
 
     #[test]
     fn degenerate_quads() {
+        // cv2.minAreaRect of collinear points: ((2, 0), (4, 0), 180) and ((0, 2), (4, 0), -90).
         let seg = [0.0, 0.0, 2.0, 0.0, 4.0, 0.0, 1.0, 0.0];
         let r = RBox::from_quad(&seg, AngleConvention::OpenCv);
-        assert_rbox(r, RBox::new(2.0, 0.0, 0.0, 4.0, FRAC_PI_2), 1e-12);
+        assert_rbox(r, RBox::new(2.0, 0.0, 4.0, 0.0, PI), 1e-12);
         assert_eq!(r.area(), 0.0);
+        let seg = [0.0, 0.0, 0.0, 2.0, 0.0, 4.0, 0.0, 1.0];
+        assert_rbox(RBox::from_quad(&seg, AngleConvention::OpenCv), RBox::new(0.0, 2.0, 4.0, 0.0, -FRAC_PI_2), 1e-12);
+        // le90 still regularises a segment: the long side is the width.
+        assert_rbox(RBox::from_quad(&seg, AngleConvention::Le90), RBox::new(0.0, 2.0, 4.0, 0.0, -FRAC_PI_2), 1e-12);
+        // A point: ((3, 3), (0, 0), 0).
         let pt = [3.0; 8];
-        assert_rbox(RBox::from_quad(&pt, AngleConvention::OpenCv), RBox::new(3.0, 3.0, 0.0, 0.0, FRAC_PI_2), 0.0);
+        assert_rbox(RBox::from_quad(&pt, AngleConvention::OpenCv), RBox::new(3.0, 3.0, 0.0, 0.0, 0.0), 0.0);
         let nan = [f32::NAN; 8];
         assert_eq!(RBox::from_quad(&nan, AngleConvention::OpenCv).area(), 0.0);
     }

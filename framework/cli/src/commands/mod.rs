@@ -1,7 +1,9 @@
 //! The subcommands and what they share: finding the registry and opening plugins.
 
 mod decode;
+mod metrics;
 mod plugins;
+mod predict;
 
 use crate::{exit::Outcome, Cli, Global};
 use anyhow::{Context, Result};
@@ -14,12 +16,18 @@ pub enum Command {
     Plugins(plugins::Args),
     /// Decode a model response into detections (JSON) with a response format plugin.
     Decode(decode::Args),
+    /// Evaluate predictions against DOTA annotations (mAP_nc, mAP, mF1) or write a Task1 submission.
+    Metrics(metrics::Args),
+    /// Detect oriented objects in images with a model: detections (JSON Lines) and drawn PNGs.
+    Predict(predict::Args),
 }
 
 pub fn run(cli: &Cli) -> Result<Outcome> {
     match &cli.command {
         Command::Plugins(a) => plugins::run(&cli.global, a),
         Command::Decode(a) => decode::run(&cli.global, a),
+        Command::Metrics(a) => metrics::run(&cli.global, a),
+        Command::Predict(a) => predict::run(&cli.global, a),
     }
 }
 
@@ -42,6 +50,17 @@ fn registry_path(g: &Global) -> Result<PathBuf> {
         }
     }
     anyhow::bail!("no registry.toml in the current folder; pass --registry FILE or set LMMROTATE_REGISTRY")
+}
+
+/// `--classes LIST|FILE`: a file with one name per line if such a file exists, else a comma list.
+pub fn class_names(arg: &str) -> Result<Vec<String>> {
+    let path = std::path::Path::new(arg);
+    Ok(if path.is_file() {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading classes from {}", path.display()))?;
+        text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()
+    } else {
+        arg.split(',').map(str::trim).filter(|n| !n.is_empty()).map(String::from).collect()
+    })
 }
 
 pub fn open_registry(g: &Global) -> Result<Registry> {
