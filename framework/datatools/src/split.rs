@@ -1,0 +1,399 @@
+//! DOTA patch splitting with the behaviour of mmrotate's `tools/data/dota/split/img_split.py`:
+//! sliding windows per (size, gap) scaled by each rate, windows kept by their in-image area,
+//! objects kept by intersection-over-foreground and translated (not clipped), truncated ones
+//! marked difficulty 2, border patches padded, names `{id}__{size}__{x}___{y}`.
+
+use lmmrotate_geometry::{clip_convex, polygon_area, Point};
+use rayon::prelude::*;
+use serde::Deserialize;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Image extensions mmrotate's loader accepts (exact, case-sensitive, as its `img_exts`).
+const IMG_EXTS: [&str; 5] = ["jpg", "JPG", "png", "tif", "bmp"];
+
+/// Split options; the JSON form is mmrotate's split config (`ss_trainval.json`, `ms_test.json`).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SplitConfig {
+    pub img_dirs: Vec<PathBuf>,
+    /// One per image folder; `None` (JSON `null`) splits images only, with empty annfiles.
+    pub ann_dirs: Option<Vec<PathBuf>>,
+    pub sizes: Vec<u32>,
+    pub gaps: Vec<u32>,
+    pub rates: Vec<f64>,
+    pub img_rate_thr: f64,
+    pub iof_thr: f64,
+    pub no_padding: bool,
+    /// BGR, as mmrotate's cv2 code; one value pads all channels.
+    pub padding_value: PaddingValue,
+    pub save_dir: PathBuf,
+    /// `.png` (pixels identical to mmrotate's) or `.jpg` (quality 95; encoders differ).
+    pub save_ext: String,
+    /// Worker threads; `None` = rayon's default. (mmrotate's process count.)
+    pub nproc: Option<usize>,
+}
+
+/// mmrotate accepts a number or a per-channel list.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum PaddingValue {
+    All(u8),
+    Bgr([u8; 3]),
+}
+
+impl PaddingValue {
+    fn rgb(self) -> [u8; 3] {
+        match self {
+            PaddingValue::All(v) => [v; 3],
+            PaddingValue::Bgr([b, g, r]) => [r, g, b],
+        }
+    }
+}
+
+impl Default for SplitConfig {
+    /// mmrotate's single-scale DOTA config (`ss_trainval.json`) without folders.
+    fn default() -> Self {
+        SplitConfig {
+            img_dirs: Vec::new(),
+            ann_dirs: None,
+            sizes: vec![1024],
+            gaps: vec![200],
+            rates: vec![1.0],
+            img_rate_thr: 0.6,
+            iof_thr: 0.7,
+            no_padding: false,
+            padding_value: PaddingValue::Bgr([104, 116, 124]),
+            save_dir: PathBuf::new(),
+            save_ext: ".png".into(),
+            nproc: None,
+        }
+    }
+}
+
+impl SplitConfig {
+    /// Reads an mmrotate split config file.
+    pub fn from_json_file(path: &Path) -> Result<Self, SplitError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SplitError::Io { path: path.into(), source })?;
+        serde_json::from_str(&text).map_err(|e| SplitError::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// Window sizes and gaps over all rates, as mmrotate: `int(size / rate)`, `int(gap / rate)`.
+    pub fn scaled_sizes_gaps(&self) -> Result<(Vec<u32>, Vec<u32>), SplitError> {
+        if self.sizes.len() != self.gaps.len() {
+            return Err(SplitError::Config(format!("{} sizes but {} gaps", self.sizes.len(), self.gaps.len())));
+        }
+        let (mut sizes, mut gaps) = (Vec::new(), Vec::new());
+        for &rate in &self.rates {
+            if !(rate > 0.0 && rate.is_finite()) {
+                return Err(SplitError::Config(format!("rate must be positive, got {rate}")));
+            }
+            sizes.extend(self.sizes.iter().map(|&s| (s as f64 / rate) as u32));
+            gaps.extend(self.gaps.iter().map(|&g| (g as f64 / rate) as u32));
+        }
+        for (s, g) in sizes.iter().zip(&gaps) {
+            if s <= g || *s == 0 {
+                return Err(SplitError::Config(format!("invalid size/gap pair [{s} {g}]: size must exceed gap")));
+            }
+        }
+        Ok((sizes, gaps))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SplitError {
+    #[error("invalid split config: {0}")]
+    Config(String),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Image { path: PathBuf, source: image::ImageError },
+    #[error("{path}:{line}: {message}")]
+    Annotation { path: PathBuf, line: usize, message: String },
+}
+
+/// What a split wrote.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SplitSummary {
+    pub images: usize,
+    pub patches: usize,
+    /// Object lines written (an object appears in every patch that keeps it).
+    pub objects: usize,
+    /// Images without an annotation file (split as having no objects, as mmrotate does).
+    pub missing_annfiles: Vec<PathBuf>,
+}
+
+/// The windows `[x0, y0, x1, y1]` of a `width x height` image, as mmrotate's
+/// `get_sliding_window`: x outer, y inner; the last start moved back to `W - size`; kept when
+/// the in-image share of the window exceeds `img_rate_thr`, or else those within 0.01 of the
+/// best share.
+pub fn sliding_windows(width: u32, height: u32, sizes: &[u32], gaps: &[u32], img_rate_thr: f64) -> Vec<[i64; 4]> {
+    let starts = |len: i64, size: i64, step: i64| -> Vec<i64> {
+        let num = if len <= size { 1 } else { (len - size + step - 1) / step + 1 };
+        let mut v: Vec<i64> = (0..num).map(|i| step * i).collect();
+        if v.len() > 1 && v[v.len() - 1] + size > len {
+            *v.last_mut().expect("non-empty") = len - size;
+        }
+        v
+    };
+    let (w, h) = (width as i64, height as i64);
+    let mut windows = Vec::new();
+    for (&size, &gap) in sizes.iter().zip(gaps) {
+        let (size, step) = (size as i64, (size - gap) as i64);
+        let ys = starts(h, size, step);
+        for x in starts(w, size, step) {
+            for &y in &ys {
+                windows.push([x, y, x + size, y + size]);
+            }
+        }
+    }
+    let mut rates: Vec<f64> = windows
+        .iter()
+        .map(|win| {
+            let iw = win[2].clamp(0, w) - win[0].clamp(0, w);
+            let ih = win[3].clamp(0, h) - win[1].clamp(0, h);
+            (iw * ih) as f64 / ((win[2] - win[0]) * (win[3] - win[1])) as f64
+        })
+        .collect();
+    if !rates.iter().any(|&r| r > img_rate_thr) {
+        let max = rates.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        for r in rates.iter_mut() {
+            if (*r - max).abs() < 0.01 {
+                *r = 1.0;
+            }
+        }
+    }
+    windows.into_iter().zip(rates).filter(|(_, r)| *r > img_rate_thr).map(|(w, _)| w).collect()
+}
+
+/// An annotation line as mmrotate keeps it: float32 corners, the label text, the difficulty.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AnnLine {
+    pub pts: [f32; 8],
+    pub label: String,
+    pub difficulty: i64,
+}
+
+/// Reads a DOTA annfile like mmrotate's `_load_dota_txt`: `gsd` lines and lines of fewer than 9
+/// fields (such as `imagesource:...`) are headers; a tenth field is the difficulty. Unlike
+/// mmrotate, unparsable numbers are an error naming the line rather than a crash.
+pub fn read_annfile(path: &Path) -> Result<Vec<AnnLine>, SplitError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SplitError::Io { path: path.into(), source })?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.starts_with("gsd") {
+            continue;
+        }
+        let items: Vec<&str> = line.split_whitespace().collect();
+        if items.len() < 9 {
+            continue;
+        }
+        let bad = |message: String| SplitError::Annotation { path: path.into(), line: i + 1, message };
+        let mut pts = [0f32; 8];
+        for (p, s) in pts.iter_mut().zip(&items) {
+            *p = s.parse().map_err(|_| bad(format!("bad coordinate {s:?}")))?;
+        }
+        let difficulty = if items.len() == 10 {
+            items[9].parse().map_err(|_| bad(format!("bad difficulty {:?}", items[9])))?
+        } else {
+            0
+        };
+        out.push(AnnLine { pts, label: items[8].to_string(), difficulty });
+    }
+    Ok(out)
+}
+
+/// Intersection over foreground of an object and a window with mmrotate's arithmetic: zero
+/// unless the horizontal boxes overlap with positive area; the object's area is rounded to
+/// float32 (its `unions` array) and floored at 1e-6.
+pub fn iof(pts: &[f32; 8], win: [i64; 4]) -> f64 {
+    let poly: [Point; 4] = [0, 1, 2, 3].map(|k| [pts[2 * k] as f64, pts[2 * k + 1] as f64]);
+    let (mut x0, mut y0, mut x1, mut y1) = (f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY);
+    for p in &poly {
+        x0 = x0.min(p[0]);
+        y0 = y0.min(p[1]);
+        x1 = x1.max(p[0]);
+        y1 = y1.max(p[1]);
+    }
+    let [wx0, wy0, wx1, wy1] = win.map(|v| v as f64);
+    let hw = (x1.min(wx1) - x0.max(wx0)).max(0.0);
+    let hh = (y1.min(wy1) - y0.max(wy0)).max(0.0);
+    let area = (polygon_area(&poly) as f32 as f64).max(1e-6);
+    if hw * hh == 0.0 {
+        return 0.0;
+    }
+    let rect = [[wx0, wy0], [wx1, wy0], [wx1, wy1], [wx0, wy1]];
+    polygon_area(&clip_convex(&poly, &rect)) / area
+}
+
+/// mmrotate writes float32 numbers with `str()`: the shortest round-trip form, `.0` for integers.
+fn py_f32(v: f32) -> String {
+    format!("{v:?}")
+}
+
+struct Job {
+    img: PathBuf,
+    ann: Option<PathBuf>,
+}
+
+/// Splits every image of `cfg.img_dirs` into `cfg.save_dir/images` and `cfg.save_dir/annfiles`,
+/// in parallel over images; `progress(done, total)` after each image, from worker threads.
+pub fn split_dota(cfg: &SplitConfig, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<SplitSummary, SplitError> {
+    let (sizes, gaps) = cfg.scaled_sizes_gaps()?;
+    if let Some(a) = &cfg.ann_dirs {
+        if a.len() != cfg.img_dirs.len() {
+            return Err(SplitError::Config(format!("{} img_dirs but {} ann_dirs", cfg.img_dirs.len(), a.len())));
+        }
+    }
+    let ext = cfg.save_ext.trim_start_matches('.').to_ascii_lowercase();
+    if !["png", "jpg", "jpeg", "bmp", "tif", "tiff"].contains(&ext.as_str()) {
+        return Err(SplitError::Config(format!("unsupported save_ext {:?}", cfg.save_ext)));
+    }
+    let mut jobs = Vec::new();
+    for (i, dir) in cfg.img_dirs.iter().enumerate() {
+        let rd = std::fs::read_dir(dir).map_err(|source| SplitError::Io { path: dir.clone(), source })?;
+        let mut files: Vec<PathBuf> = rd
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().and_then(|e| e.to_str()).is_some_and(|e| IMG_EXTS.contains(&e)))
+            .collect();
+        files.sort();
+        for img in files {
+            let stem = img.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+            let ann = cfg.ann_dirs.as_ref().map(|a| a[i].join(format!("{stem}.txt")));
+            jobs.push(Job { img, ann });
+        }
+    }
+    let img_out = cfg.save_dir.join("images");
+    let ann_out = cfg.save_dir.join("annfiles");
+    for d in [&img_out, &ann_out] {
+        std::fs::create_dir_all(d).map_err(|source| SplitError::Io { path: d.clone(), source })?;
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(cfg.nproc.unwrap_or(0))
+        .build()
+        .map_err(|e| SplitError::Config(format!("thread pool: {e}")))?;
+    let done = AtomicUsize::new(0);
+    let total = jobs.len();
+    let results: Vec<Result<(usize, usize, Option<PathBuf>), SplitError>> = pool.install(|| {
+        jobs.par_iter()
+            .map(|job| {
+                let r = split_one(job, cfg, &sizes, &gaps, &ext, &img_out, &ann_out);
+                progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+                r
+            })
+            .collect()
+    });
+    let mut summary = SplitSummary { images: total, ..Default::default() };
+    for r in results {
+        let (patches, objects, missing) = r?;
+        summary.patches += patches;
+        summary.objects += objects;
+        summary.missing_annfiles.extend(missing);
+    }
+    Ok(summary)
+}
+
+fn split_one(
+    job: &Job,
+    cfg: &SplitConfig,
+    sizes: &[u32],
+    gaps: &[u32],
+    ext: &str,
+    img_out: &Path,
+    ann_out: &Path,
+) -> Result<(usize, usize, Option<PathBuf>), SplitError> {
+    let img = image::open(&job.img).map_err(|source| SplitError::Image { path: job.img.clone(), source })?.to_rgb8();
+    let (missing, anns) = match &job.ann {
+        Some(a) if a.is_file() => (None, read_annfile(a)?),
+        Some(a) => (Some(a.clone()), Vec::new()),
+        None => (None, Vec::new()),
+    };
+    let id = job.img.file_stem().unwrap_or_default().to_string_lossy().into_owned();
+    let (w, h) = img.dimensions();
+    let windows = sliding_windows(w, h, sizes, gaps, cfg.img_rate_thr);
+    let pad = cfg.padding_value.rgb();
+    let mut objects = 0;
+    for win in &windows {
+        let [x0, y0, x1, y1] = *win;
+        let name = format!("{id}__{}__{x0}___{y0}", x1 - x0);
+        let mut text = String::new();
+        for a in &anns {
+            let v = iof(&a.pts, *win);
+            if v >= cfg.iof_thr {
+                for k in 0..4 {
+                    let (x, y) = (a.pts[2 * k] - x0 as f32, a.pts[2 * k + 1] - y0 as f32);
+                    write!(text, "{} {} ", py_f32(x), py_f32(y)).expect("writing to a String");
+                }
+                let diff = if v < 1.0 { 2 } else { a.difficulty };
+                writeln!(text, "{} {diff}", a.label).expect("writing to a String");
+                objects += 1;
+            }
+        }
+        let ann_path = ann_out.join(format!("{name}.txt"));
+        std::fs::write(&ann_path, text).map_err(|source| SplitError::Io { path: ann_path, source })?;
+        // The crop is what lies inside the image; padding fills the rest bottom/right.
+        let (cw, ch) = ((x1.min(w as i64) - x0) as u32, (y1.min(h as i64) - y0) as u32);
+        let (pw, ph) = if cfg.no_padding { (cw, ch) } else { ((x1 - x0) as u32, (y1 - y0) as u32) };
+        let mut patch = image::RgbImage::from_pixel(pw, ph, image::Rgb(pad));
+        image::imageops::replace(&mut patch, &*image::imageops::crop_imm(&img, x0 as u32, y0 as u32, cw, ch), 0, 0);
+        let path = img_out.join(format!("{name}.{}", cfg.save_ext.trim_start_matches('.')));
+        save(&patch, &path, ext).map_err(|source| SplitError::Image { path, source })?;
+    }
+    Ok((windows.len(), objects, missing))
+}
+
+fn save(patch: &image::RgbImage, path: &Path, ext: &str) -> Result<(), image::ImageError> {
+    if ext == "jpg" || ext == "jpeg" {
+        // cv2's default JPEG quality.
+        let f = std::fs::File::create(path)?;
+        let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(std::io::BufWriter::new(f), 95);
+        enc.encode_image(patch)
+    } else {
+        patch.save(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_as_get_sliding_window() {
+        // 2000 px, 1024/200: ceil(976 / 824 + 1) = 3 starts 0, 824, 1648 -> 976 (moved back so
+        // that the window ends at the border).
+        let w = sliding_windows(2000, 1024, &[1024], &[200], 0.6);
+        assert_eq!(w, vec![[0, 0, 1024, 1024], [824, 0, 1848, 1024], [976, 0, 2000, 1024]]);
+        // Smaller than a window: one window, in-image share 0.5 < 0.6, kept by the 0.01 rule.
+        assert_eq!(sliding_windows(512, 1024, &[1024], &[200], 0.6), vec![[0, 0, 1024, 1024]]);
+        // 1100 px: starts 0, 824 -> moved to 76; both full.
+        assert_eq!(sliding_windows(1100, 1024, &[1024], &[200], 0.6).len(), 2);
+    }
+
+    #[test]
+    fn iof_follows_mmrotate() {
+        let sq = [0.0, 0.0, 10.0, 0.0, 10.0, 10.0, 0.0, 10.0];
+        assert_eq!(iof(&sq, [0, 0, 100, 100]), 1.0);
+        assert_eq!(iof(&sq, [5, 0, 100, 100]), 0.5);
+        assert_eq!(iof(&sq, [10, 0, 100, 100]), 0.0); // touching only
+        assert_eq!(py_f32(359.0), "359.0");
+        assert_eq!(py_f32(-12.5), "-12.5");
+        assert_eq!(py_f32(0.1), "0.1");
+    }
+
+    #[test]
+    fn config_reads_mmrotate_json() {
+        let cfg: SplitConfig = serde_json::from_str(
+            r#"{"nproc": 10, "img_dirs": ["a"], "ann_dirs": null, "sizes": [1024], "gaps": [500],
+                "rates": [0.5, 1.0, 1.5], "img_rate_thr": 0.6, "iof_thr": 0.7, "no_padding": false,
+                "padding_value": [104, 116, 124], "save_dir": "out", "save_ext": ".png"}"#,
+        )
+        .unwrap();
+        let (s, g) = cfg.scaled_sizes_gaps().unwrap();
+        assert_eq!(s, [2048, 1024, 682]);
+        assert_eq!(g, [1000, 500, 333]);
+        assert_eq!(cfg.padding_value.rgb(), [124, 116, 104]);
+        assert!(serde_json::from_str::<SplitConfig>(r#"{"sizez": [1]}"#).is_err());
+    }
+}
