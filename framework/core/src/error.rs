@@ -5,12 +5,9 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
-    #[error("cannot read {}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    // The cause is part of the message (not a `#[source]`), so that `{:#}` chains print it once.
+    #[error("cannot read {}: {error}", path.display())]
+    Io { path: PathBuf, error: std::io::Error },
 
     #[error("{}: {message}", path.display())]
     Registry { path: PathBuf, message: String },
@@ -21,13 +18,8 @@ pub enum CoreError {
     #[error("plugin library {}: {message}", path.display())]
     Load { path: PathBuf, message: String },
 
-    #[error("{} plugin `{name}`: {source}", kind.as_str())]
-    Plugin {
-        kind: PluginKind,
-        name: String,
-        #[source]
-        source: PluginError,
-    },
+    #[error("{} plugin `{name}`: {error}", kind.as_str())]
+    Plugin { kind: PluginKind, name: String, error: PluginError },
 
     #[error("{0}")]
     Invalid(String),
@@ -36,7 +28,7 @@ pub enum CoreError {
 pub type Result<T, E = CoreError> = std::result::Result<T, E>;
 
 impl CoreError {
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        CoreError::Io { path: path.into(), source }
+    pub fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
+        CoreError::Io { path: path.into(), error }
     }
 }

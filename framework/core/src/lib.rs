@@ -5,14 +5,20 @@
 //!   (the only `unsafe` of the host);
 //! - [`plugins`]: typed handles over the loaded entries (`Model`, `Format`, `Dataset`);
 //! - [`host`]: what plugins log and report progress through;
-//! - [`images`]: decoding, resizing to a model's input, drawing boxes.
+//! - [`images`]: decoding, resizing to a model's input, drawing boxes;
+//! - [`train`]: the training driver (schedule, data order, checkpoints, logs);
+//! - [`eval`]: resumable generation over a dataset, decoding and scoring;
+//! - [`data`]: training inputs from dataset plugins or upstream SFT JSON.
 
+pub mod data;
 pub mod error;
+pub mod eval;
 pub mod host;
 pub mod images;
 pub mod loader;
 pub mod plugins;
 pub mod registry;
+pub mod train;
 
 pub use error::{CoreError, Result};
 pub use host::TerminalHost;

@@ -73,7 +73,7 @@ impl Plugins {
         let host = self.host.for_plugin(name).boxed();
         ctor(&lib, &spec.entry, &config, host)
             .into_result()
-            .map_err(|source| CoreError::Plugin { kind, name: name.to_string(), source })
+            .map_err(|error| CoreError::Plugin { kind, name: name.to_string(), error })
     }
 
     pub fn model(&self, name: &str, overrides: &serde_json::Value) -> Result<Model> {
@@ -99,7 +99,7 @@ impl Plugins {
 }
 
 fn wrap<T>(kind: PluginKind, name: &str, r: RResult<T, PluginError>) -> Result<T> {
-    r.into_result().map_err(|source| CoreError::Plugin { kind, name: name.to_string(), source })
+    r.into_result().map_err(|error| CoreError::Plugin { kind, name: name.to_string(), error })
 }
 
 pub struct Model {

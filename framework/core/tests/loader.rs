@@ -89,10 +89,10 @@ fn panic_in_a_method_is_an_error_and_the_host_goes_on() {
     let classes = ClassTable::from_names(&["plane"]);
     for _ in 0..3 {
         match f.decode("abc", &image(), &classes) {
-            Err(CoreError::Plugin { kind: PluginKind::Format, name, source }) => {
+            Err(CoreError::Plugin { kind: PluginKind::Format, name, error }) => {
                 assert_eq!(name, "panics");
-                assert_eq!(source.kind, ErrorKind::PANICKED);
-                assert!(source.to_string().contains("deliberate panic while decoding \"abc\""), "{source}");
+                assert_eq!(error.kind, ErrorKind::PANICKED);
+                assert!(error.to_string().contains("deliberate panic while decoding \"abc\""), "{error}");
             }
             other => panic!("expected a panic error, got {:?}", other.map(|d| d.detections.len())),
         }

@@ -1,9 +1,12 @@
 //! The subcommands and what they share: finding the registry and opening plugins.
 
+mod data;
 mod decode;
+mod eval;
 mod metrics;
 mod plugins;
 mod predict;
+mod train;
 
 use crate::{exit::Outcome, Cli, Global};
 use anyhow::{Context, Result};
@@ -20,6 +23,13 @@ pub enum Command {
     Metrics(metrics::Args),
     /// Detect oriented objects in images with a model: detections (JSON Lines) and drawn PNGs.
     Predict(predict::Args),
+    /// Fine-tune a model on datasets or SFT JSON files (LMMRotate's recipe by default).
+    Train(train::Args),
+    /// Generate over a dataset split and score mAP_nc / mF1 (resumable).
+    Eval(eval::Args),
+    /// Prepare data: synthetic scenes, ...
+    #[command(subcommand)]
+    Data(data::DataCommand),
 }
 
 pub fn run(cli: &Cli) -> Result<Outcome> {
@@ -28,6 +38,9 @@ pub fn run(cli: &Cli) -> Result<Outcome> {
         Command::Decode(a) => decode::run(&cli.global, a),
         Command::Metrics(a) => metrics::run(&cli.global, a),
         Command::Predict(a) => predict::run(&cli.global, a),
+        Command::Train(a) => train::run(&cli.global, a),
+        Command::Eval(a) => eval::run(&cli.global, a),
+        Command::Data(c) => data::run(&cli.global, c),
     }
 }
 

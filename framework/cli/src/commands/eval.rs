@@ -1,0 +1,143 @@
+//! `lmmrotate eval`: generate over a dataset split (resumable), decode with the response format,
+//! and score mAP_nc / mF1 against the split's annotations; or score responses already written.
+
+use crate::{exit::Outcome, Global};
+use anyhow::{bail, Context, Result};
+use lmmrotate_abi::GenOptions;
+use lmmrotate_core::{
+    data,
+    eval::{self, EvalFiles, GenerateConfig},
+};
+use lmmrotate_datatools::pyrandom::PyRandom;
+use lmmrotate_metrics::EvalOptions;
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Model plugin (see `lmmrotate plugins`).
+    #[arg(long, default_value = "florence2")]
+    model: String,
+    /// Checkpoint folder to evaluate (upstream --model_ckpt_path).
+    #[arg(long, alias = "model_ckpt_path", value_name = "DIR")]
+    checkpoint: Option<PathBuf>,
+    #[arg(long, default_value = "v2")]
+    format: String,
+    /// Dataset plugin.
+    #[arg(long)]
+    dataset: String,
+    /// Root folder of the dataset, overriding the registry's `root`.
+    #[arg(long = "dataset-root", alias = "data_root")]
+    dataset_root: Option<PathBuf>,
+    /// Split [default: the plugin's].
+    #[arg(long)]
+    split: Option<String>,
+    /// Output folder: responses.jsonl, metrics.json, metrics.md [default: CHECKPOINT/eval_DATASET].
+    #[arg(long, alias = "result_path")]
+    out: Option<PathBuf>,
+    /// Evaluate only this many images, after the shuffle (upstream --clip_num).
+    #[arg(long = "clip_num", alias = "clip-num")]
+    clip_num: Option<usize>,
+    /// The image order is Python's `random.Random(seed).shuffle` of the dataset order, as upstream.
+    #[arg(long = "shuffle_seed", alias = "shuffle-seed", default_value_t = 42)]
+    shuffle_seed: u64,
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 3)]
+    num_beams: u32,
+    #[arg(long, default_value_t = 0)]
+    max_new_tokens: u32,
+    #[arg(long, default_value_t = 3)]
+    no_repeat_ngram_size: u32,
+    /// Only score the responses already in the output folder (no model needed).
+    #[arg(long)]
+    metrics_only: bool,
+    /// Mean ± sd of mAP_nc over this many random orders of tied detections.
+    #[arg(long, default_value_t = 0)]
+    tie_samples: usize,
+    #[arg(long)]
+    device: Option<String>,
+    #[arg(long)]
+    dtype: Option<String>,
+    /// Further model options as a JSON object, merged over the registry's config.
+    #[arg(long, value_name = "JSON")]
+    model_config: Option<String>,
+}
+
+pub fn run(g: &Global, a: &Args) -> Result<Outcome> {
+    let plugins = super::open_plugins(g)?;
+    let format = plugins.format(&a.format, &serde_json::json!({}))?;
+    let mut dcfg = serde_json::json!({});
+    if let Some(r) = &a.dataset_root {
+        dcfg["root"] = r.display().to_string().into();
+    }
+    if let Some(s) = &a.split {
+        dcfg["split"] = s.clone().into();
+    }
+    let ds = plugins.dataset(&a.dataset, &dcfg)?;
+    let classes = ds.classes()?;
+    let mut samples = data::all_samples(&ds)?;
+    let mut order: Vec<usize> = (0..samples.len()).collect();
+    PyRandom::new(a.shuffle_seed).shuffle(&mut order);
+    if let Some(n) = a.clip_num {
+        order.truncate(n);
+    }
+    let mut picked: Vec<Option<_>> = samples.drain(..).map(Some).collect();
+    let samples: Vec<_> = order.iter().map(|&i| picked[i].take().expect("each index once")).collect();
+
+    let out = match (&a.out, &a.checkpoint) {
+        (Some(o), _) => o.clone(),
+        (None, Some(c)) => c.join(format!("eval_{}", a.dataset)),
+        (None, None) => bail!("give --out DIR (or --checkpoint, whose eval_<dataset> folder is used)"),
+    };
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let files = EvalFiles::in_dir(&out);
+
+    if !a.metrics_only {
+        let mut o = serde_json::Map::new();
+        if let Some(c) = &a.checkpoint {
+            o.insert("checkpoint".into(), c.display().to_string().into());
+            o.insert("variant".into(), serde_json::Value::Null);
+            o.insert("tokenizer".into(), serde_json::Value::Null);
+        }
+        if let Some(d) = &a.device {
+            o.insert("device".into(), d.clone().into());
+        }
+        if let Some(d) = &a.dtype {
+            o.insert("dtype".into(), d.clone().into());
+        }
+        if let Some(j) = &a.model_config {
+            let v: serde_json::Value = serde_json::from_str(j).context("--model-config is not JSON")?;
+            o.extend(v.as_object().context("--model-config must be a JSON object")?.clone());
+        }
+        let mut model = plugins.model(&a.model, &serde_json::Value::Object(o))?;
+        let cfg = GenerateConfig {
+            batch_size: a.batch_size,
+            options: GenOptions {
+                num_beams: a.num_beams,
+                max_new_tokens: a.max_new_tokens,
+                no_repeat_ngram_size: a.no_repeat_ngram_size,
+                ..GenOptions::default()
+            },
+            prompt: format.prompt()?.task.to_string(),
+        };
+        let n = eval::generate_responses(&mut model, &samples, &files.responses, &cfg, plugins.host())?;
+        println!("{n} new response(s) in {}", files.responses.display());
+    }
+
+    let responses = eval::read_responses(&files.responses)?;
+    let wanted: std::collections::HashSet<&str> = samples.iter().map(|s| s.image.id.as_str()).collect();
+    let responses: Vec<_> = responses.into_iter().filter(|r| wanted.contains(r.image_id.as_str())).collect();
+    if responses.len() < samples.len() {
+        bail!("{} of {} images have no response in {} (run without --metrics-only)", samples.len() - responses.len(), samples.len(), files.responses.display());
+    }
+    let (preds, dropped) = eval::decode_responses(&format, &responses, &classes)?;
+    let report = eval::score(&samples, &preds, &classes, &EvalOptions { tie_samples: a.tie_samples, ..EvalOptions::default() })?;
+    std::fs::write(&files.metrics_json, report.to_json()).with_context(|| format!("writing {}", files.metrics_json.display()))?;
+    std::fs::write(&files.table_md, report.to_markdown()).with_context(|| format!("writing {}", files.table_md.display()))?;
+    println!("{}", report.to_text());
+    if dropped > 0 {
+        println!("{dropped} response fragment(s) could not be read as boxes");
+    }
+    println!("metrics: {}  table: {}", files.metrics_json.display(), files.table_md.display());
+    Ok(Outcome::Done)
+}

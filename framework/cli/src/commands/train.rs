@@ -1,0 +1,231 @@
+//! `lmmrotate train`: fine-tune a model plugin on dataset plugins (encoded by a response format)
+//! or on upstream SFT JSON files. Upstream's option names are accepted as written in LMMRotate's
+//! scripts (`--num_train_epochs`, ...), and in hyphen form.
+
+use crate::{exit::Outcome, Global};
+use anyhow::{bail, Context, Result};
+use lmmrotate_core::{
+    data::{self, DatasetMode},
+    train::{self, schedule::Schedule, TrainConfig},
+};
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Model plugin (see `lmmrotate plugins`).
+    #[arg(long, default_value = "florence2")]
+    model: String,
+    /// Initial weights: a checkpoint folder (upstream --model_name_or_path).
+    #[arg(long, alias = "model_name_or_path", alias = "model-name-or-path", value_name = "DIR")]
+    checkpoint: Option<PathBuf>,
+    /// Response format the model learns to emit.
+    #[arg(long, default_value = "v2")]
+    format: String,
+    /// Dataset plugin(s) to train on (with --dataset-root and --split).
+    #[arg(long, num_args = 1..)]
+    dataset: Vec<String>,
+    /// Root folder of each --dataset (same order), overriding the registry's `root`.
+    #[arg(long = "dataset-root", num_args = 1..)]
+    dataset_root: Vec<PathBuf>,
+    /// Split of the dataset plugins [default: the plugin's, e.g. trainval for DOTA].
+    #[arg(long)]
+    split: Option<String>,
+    /// Upstream SFT JSON file(s) ({file_name, response} records).
+    #[arg(long = "data_path", alias = "data-path", num_args = 1..)]
+    data_path: Vec<PathBuf>,
+    /// Image folder of each --data_path (same order).
+    #[arg(long = "image_folder", alias = "image-folder", num_args = 1..)]
+    image_folder: Vec<PathBuf>,
+    /// How several training sets combine: single, concat, balanced (upstream's "balanced concat").
+    #[arg(long = "dataset_mode", alias = "dataset-mode", default_value = "single")]
+    dataset_mode: DatasetMode,
+    /// Where checkpoints, logs and the final model go.
+    #[arg(long = "output_dir", alias = "output-dir", default_value = "runs/train")]
+    output_dir: PathBuf,
+    #[arg(long = "num_train_epochs", alias = "num-train-epochs", default_value_t = 100.0)]
+    num_train_epochs: f64,
+    /// Stop after this many optimizer updates (overrides the epochs).
+    #[arg(long = "max_steps", alias = "max-steps")]
+    max_steps: Option<u64>,
+    #[arg(long = "per_device_train_batch_size", alias = "per-device-train-batch-size", alias = "batch-size", default_value_t = 2)]
+    per_device_train_batch_size: usize,
+    #[arg(long = "gradient_accumulation_steps", alias = "gradient-accumulation-steps", default_value_t = 16)]
+    gradient_accumulation_steps: usize,
+    #[arg(long = "learning_rate", alias = "learning-rate", alias = "lr", default_value_t = 2e-5)]
+    learning_rate: f64,
+    #[arg(long = "weight_decay", alias = "weight-decay", default_value_t = 0.0)]
+    weight_decay: f64,
+    #[arg(long = "warmup_ratio", alias = "warmup-ratio", default_value_t = 0.03)]
+    warmup_ratio: f64,
+    /// cosine, linear or constant.
+    #[arg(long = "lr_scheduler_type", alias = "lr-scheduler-type", default_value = "cosine")]
+    lr_scheduler_type: Schedule,
+    /// Clip the global gradient norm (none by default, as upstream under DeepSpeed).
+    #[arg(long = "max_grad_norm", alias = "max-grad-norm")]
+    max_grad_norm: Option<f64>,
+    #[arg(long = "save_steps", alias = "save-steps", default_value_t = 50_000)]
+    save_steps: u64,
+    /// Keep only this many checkpoints.
+    #[arg(long = "save_total_limit", alias = "save-total-limit")]
+    save_total_limit: Option<usize>,
+    #[arg(long = "logging_steps", alias = "logging-steps", default_value_t = 1)]
+    logging_steps: u64,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Model input size (upstream: 1024 for LMMRotate).
+    #[arg(long = "image_square_length", alias = "image-square-length", alias = "image-size")]
+    image_square_length: Option<u32>,
+    /// Text length; more than the checkpoint's extends the position tables.
+    #[arg(long = "language_model_max_length", alias = "language-model-max-length")]
+    language_model_max_length: Option<u32>,
+    /// Train in bf16.
+    #[arg(long, conflicts_with = "fp16")]
+    bf16: bool,
+    /// Train in fp16.
+    #[arg(long)]
+    fp16: bool,
+    /// cpu, cuda, cuda:N or auto.
+    #[arg(long)]
+    device: Option<String>,
+    #[arg(long = "freeze_vision", alias = "freeze-vision")]
+    freeze_vision: bool,
+    #[arg(long = "freeze_multimodal_projection", alias = "freeze-multimodal-projection")]
+    freeze_multimodal_projection: bool,
+    #[arg(long = "freeze_language", alias = "freeze-language")]
+    freeze_language: bool,
+    /// Micro-batches decoded ahead of the model.
+    #[arg(long, default_value_t = 4)]
+    prefetch: usize,
+    /// Further model options as a JSON object, merged over the registry's config.
+    #[arg(long, value_name = "JSON")]
+    model_config: Option<String>,
+}
+
+fn model_overrides(a: &Args, checkpoint: Option<&Path>) -> Result<serde_json::Value> {
+    let mut o = serde_json::Map::new();
+    if let Some(c) = checkpoint.map(Path::to_path_buf).or_else(|| a.checkpoint.clone()) {
+        o.insert("checkpoint".into(), c.display().to_string().into());
+    }
+    if let Some(s) = a.image_square_length {
+        o.insert("image_size".into(), s.into());
+    }
+    if let Some(l) = a.language_model_max_length {
+        o.insert("max_text_len".into(), l.into());
+    }
+    if a.bf16 {
+        o.insert("dtype".into(), "bf16".into());
+    } else if a.fp16 {
+        o.insert("dtype".into(), "fp16".into());
+    }
+    if let Some(d) = &a.device {
+        o.insert("device".into(), d.clone().into());
+    }
+    o.insert("seed".into(), a.seed.into());
+    if let Some(j) = &a.model_config {
+        let v: serde_json::Value = serde_json::from_str(j).context("--model-config is not JSON")?;
+        o.extend(v.as_object().context("--model-config must be a JSON object")?.clone());
+    }
+    // Resuming from a checkpoint: the weights and tokenizer are the checkpoint's.
+    if checkpoint.is_some() {
+        o.insert("variant".into(), serde_json::Value::Null);
+        o.insert("tokenizer".into(), serde_json::Value::Null);
+    }
+    Ok(serde_json::Value::Object(o))
+}
+
+pub fn run(g: &Global, a: &Args) -> Result<Outcome> {
+    let plugins = super::open_plugins(g)?;
+    let format = plugins.format(&a.format, &serde_json::json!({}))?;
+    let prompt = format.prompt()?.task.to_string();
+
+    let mut sets = Vec::new();
+    let mut dropped = 0usize;
+    if a.data_path.len() != a.image_folder.len() {
+        bail!("--data_path and --image_folder need the same number of entries ({} vs {})", a.data_path.len(), a.image_folder.len());
+    }
+    for (json, folder) in a.data_path.iter().zip(&a.image_folder) {
+        sets.push(data::read_sft_json(json, folder)?);
+    }
+    for (i, name) in a.dataset.iter().enumerate() {
+        let mut cfg = serde_json::json!({});
+        if let Some(split) = &a.split {
+            cfg["split"] = split.clone().into();
+        }
+        if let Some(root) = a.dataset_root.get(i) {
+            cfg["root"] = root.display().to_string().into();
+        }
+        let ds = plugins.dataset(name, &cfg)?;
+        let classes = ds.classes()?;
+        let enc = data::encode_dataset(&ds, &format, &classes)?;
+        for p in ds.problems()? {
+            tracing::warn!("{name}: {p}");
+        }
+        tracing::info!("{name}: {} samples ({} images without objects dropped by format {})", enc.samples.len(), enc.dropped_images, a.format);
+        dropped += enc.dropped_images;
+        sets.push(enc.samples);
+    }
+    if sets.is_empty() {
+        bail!("nothing to train on: give --dataset NAME or --data_path FILE --image_folder DIR");
+    }
+    let set_sizes: Vec<usize> = sets.iter().map(Vec::len).collect();
+    let samples: Vec<_> = sets.into_iter().flatten().collect();
+
+    let mut freeze = Vec::new();
+    for (on, part) in [(a.freeze_vision, "vision"), (a.freeze_multimodal_projection, "projection"), (a.freeze_language, "language")] {
+        if on {
+            freeze.push(part);
+        }
+    }
+    let mut model_options = serde_json::json!({"weight_decay": a.weight_decay, "freeze": freeze});
+    if let Some(m) = a.max_grad_norm {
+        model_options["max_grad_norm"] = m.into();
+    }
+    let cfg = TrainConfig {
+        output_dir: a.output_dir.clone(),
+        epochs: a.num_train_epochs,
+        max_steps: a.max_steps,
+        batch_size: a.per_device_train_batch_size,
+        grad_accum: a.gradient_accumulation_steps,
+        lr: a.learning_rate,
+        warmup_ratio: a.warmup_ratio,
+        schedule: a.lr_scheduler_type,
+        save_steps: a.save_steps,
+        save_total_limit: a.save_total_limit,
+        logging_steps: a.logging_steps,
+        seed: a.seed,
+        prefetch: a.prefetch,
+        model_options,
+        prompt,
+        mode: a.dataset_mode,
+        set_sizes,
+    };
+    let epoch_len = train::epoch_samples(&cfg, samples.len(), 0)?.len();
+    let (_, per_epoch, total) = train::plan(epoch_len, &cfg);
+    println!(
+        "training {} on {} samples: {per_epoch} updates per epoch, {total} in all (batch {} x accumulation {})",
+        a.model,
+        samples.len(),
+        cfg.batch_size,
+        cfg.grad_accum
+    );
+    let open = |ckpt: Option<&Path>| -> lmmrotate_core::Result<lmmrotate_core::Model> {
+        let o = model_overrides(a, ckpt).map_err(|e| lmmrotate_core::CoreError::Invalid(format!("{e:#}")))?;
+        plugins.model(&a.model, &o)
+    };
+    let summary = train::train(&open, &samples, &cfg, plugins.host())?;
+    if let Some(from) = summary.resumed_from {
+        println!("resumed from update {from}");
+    }
+    println!(
+        "done: {} updates, final loss {}, {:.2} samples/s, {:.1} s waiting for images",
+        summary.global_step,
+        summary.final_loss.map_or("-".into(), |l| format!("{l:.4}")),
+        summary.samples_per_second,
+        summary.data_wait_seconds
+    );
+    println!("model: {}  log: {}", a.output_dir.display(), a.output_dir.join("log.csv").display());
+    if dropped > 0 {
+        println!("{dropped} image(s) without objects were not trained on (format {} drops them, as upstream)", a.format);
+    }
+    Ok(Outcome::Done)
+}
