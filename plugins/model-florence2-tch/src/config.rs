@@ -292,12 +292,22 @@ impl Florence2Config {
         Self::with(v, Self::text(32, 2, 2, 64, 51289))
     }
 
+    /// The demo's micro model: the same architecture at about 3 M parameters, for 256 px
+    /// synthetic scenes (windows of 8 tile every stage of a 256 px input).
+    pub fn micro() -> Self {
+        let mut v = Self::vision([32, 64, 128, 256], [1, 2, 4, 8]);
+        v.depths = vec![1, 1, 2, 1];
+        v.window_size = 8;
+        Self::with(v, Self::text(128, 3, 4, 512, 51289))
+    }
+
     pub fn preset(name: &str) -> Result<Self, PluginError> {
         match name {
             "base" => Ok(Self::base()),
             "large" => Ok(Self::large()),
+            "micro" => Ok(Self::micro()),
             "tiny" => Ok(Self::tiny()),
-            other => Err(err(format!("unknown variant `{other}` (available: base, large, tiny)"))),
+            other => Err(err(format!("unknown variant `{other}` (available: base, large, micro, tiny)"))),
         }
     }
 }
@@ -390,7 +400,7 @@ mod tests {
 
     #[test]
     fn round_trips_through_hf_json() {
-        for c in [Florence2Config::base(), Florence2Config::large(), Florence2Config::tiny()] {
+        for c in [Florence2Config::base(), Florence2Config::large(), Florence2Config::micro(), Florence2Config::tiny()] {
             assert_eq!(Florence2Config::from_hf_json(&c.to_hf_json()).unwrap(), c);
         }
     }
