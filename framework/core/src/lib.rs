@@ -6,6 +6,7 @@
 //! - [`plugins`]: typed handles over the loaded entries (`Model`, `Format`, `Dataset`);
 //! - [`host`]: what plugins log and report progress through;
 //! - [`images`]: decoding, resizing to a model's input, drawing boxes;
+//! - [`vis`]: labelled boxes and ground truth | prediction pictures for people;
 //! - [`train`]: the training driver (schedule, data order, checkpoints, logs);
 //! - [`eval`]: resumable generation over a dataset, decoding and scoring;
 //! - [`data`]: training inputs from dataset plugins or upstream SFT JSON.
@@ -19,6 +20,7 @@ pub mod loader;
 pub mod plugins;
 pub mod registry;
 pub mod train;
+pub mod vis;
 
 pub use error::{CoreError, Result};
 pub use host::TerminalHost;

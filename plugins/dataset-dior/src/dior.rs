@@ -1,10 +1,12 @@
 //! The `dior` entry: DIOR-R as distributed, `ROOT/Annotations/Oriented Bounding Boxes/<id>.xml`,
 //! images in `ROOT/JPEGImages-trainval`, `ROOT/JPEGImages-test` (or `JPEGImages`), split lists
 //! in `ROOT/ImageSets/Main/<split>.txt` (or `ROOT/<split>.txt`). Without a list, every XML file is
-//! a sample. Classes as upstream's `OrientedDetEvalDataset` for DIOR.
+//! a sample. Classes as upstream's `OrientedDetEvalDataset` for DIOR. With `annotations` the
+//! objects come from a COCO JSON instead (upstream's `Annotations/{trainval,test}.json`).
 
 use crate::xml;
 use lmmrotate_abi::{dataset_box, inventory, Entry, ErrorKind, HostBox, PluginError, Sample};
+use lmmrotate_dataset_reader::coco::{read_coco, CocoOptions};
 use lmmrotate_dataset_reader::{image_meta, stem, ClassIndex, Loaded, Problems, IMAGE_EXTS};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -32,7 +34,7 @@ pub const CLASSES: [&str; 20] = [
     "windmill",
 ];
 
-/// `{"root": "data/DIOR", "split": "trainval", "skip_bad": false}`.
+/// `{"root": "data/DIOR", "split": "trainval", "skip_bad": false, "annotations": null}`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -42,6 +44,10 @@ pub struct Config {
     pub split: String,
     #[serde(default)]
     pub skip_bad: bool,
+    /// A COCO polygon JSON relative to `root` (e.g. `Annotations/trainval.json`), its `file_name`s
+    /// looked up in the split's image folders.
+    #[serde(default)]
+    pub annotations: Option<String>,
 }
 
 fn trainval() -> String {
@@ -51,7 +57,7 @@ fn trainval() -> String {
 inventory::submit! {
     Entry::dataset("dior", "DIOR-R (20 classes): VOC-style XML with robndbox corners", |c, h| {
         let cfg: Config = serde_json::from_str(c).map_err(|e| {
-            PluginError::new(ErrorKind::INVALID_CONFIG, format!("dior config: {e} (keys: root, split, skip_bad)"))
+            PluginError::new(ErrorKind::INVALID_CONFIG, format!("dior config: {e} (keys: root, split, skip_bad, annotations)"))
         })?;
         Ok(dataset_box(load(&cfg, &h)?))
     })
@@ -110,6 +116,9 @@ pub fn load(cfg: &Config, host: &HostBox) -> Result<Loaded, PluginError> {
     if !root.is_dir() {
         return Err(io(format!("dataset root {} is not a folder", root.display())));
     }
+    if let Some(json) = &cfg.annotations {
+        return load_coco(cfg, root, json, host);
+    }
     let ann_dir = ["Annotations/Oriented Bounding Boxes", "Annotations"]
         .map(|d| root.join(d))
         .into_iter()
@@ -167,4 +176,23 @@ pub fn load(cfg: &Config, host: &HostBox) -> Result<Loaded, PluginError> {
     }
     host.progress(label.as_str().into(), ids.len() as u64, ids.len() as u64);
     Ok(Loaded { classes: classes.table().clone(), splits: splits(root), samples, problems: problems.into_vec() })
+}
+
+fn no_skipped_class(_: &str) -> bool {
+    false
+}
+
+fn load_coco(cfg: &Config, root: &Path, json: &str, host: &HostBox) -> Result<Loaded, PluginError> {
+    let dirs = image_dirs(root, &cfg.split);
+    if dirs.is_empty() {
+        return Err(io(format!("{} has no JPEGImages-{} / JPEGImages folder", root.display(), cfg.split)));
+    }
+    let classes = ClassIndex::new(&CLASSES);
+    let mut problems = Problems::new(cfg.skip_bad);
+    let opts = CocoOptions { classes: &classes, image_dirs: &dirs, skip_class: no_skipped_class };
+    let read = read_coco(&root.join(json), &opts, &mut problems)?;
+    if let Some(d) = read.dropped.describe() {
+        host.info(format!("{json}: {d} (as mmdet's CocoDataset)"));
+    }
+    Ok(Loaded { classes: classes.table().clone(), splits: splits(root), samples: read.samples, problems: problems.into_vec() })
 }

@@ -60,3 +60,23 @@ fn bad_files_are_reported_with_file_and_line() {
     let splits: Vec<String> = ds.splits().unwrap().into_iter().map(|s| s.into_string()).collect();
     assert_eq!(splits, ["test", "trainval"]);
 }
+
+#[test]
+fn reads_upstreams_coco_json_instead_of_the_xml() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("JPEGImages-test")).unwrap();
+    std::fs::create_dir_all(root.join("Annotations")).unwrap();
+    std::fs::copy(sample_root().join("JPEGImage/00001.jpg"), root.join("JPEGImages-test/00001.jpg")).unwrap();
+    let coco = serde_json::json!({
+        "images": [{"id": 1, "file_name": "00001.jpg", "width": 800, "height": 800}],
+        "categories": [{"id": 10, "name": "golffield"}],
+        "annotations": [{"id": 3, "image_id": 1, "category_id": 10, "bbox": [133, 237, 551, 435], "area": 239685, "iscrowd": 0,
+                         "segmentation": [[133, 237, 684, 237, 684, 672, 133, 672]]}]
+    });
+    std::fs::write(root.join("Annotations/test.json"), coco.to_string()).unwrap();
+    let ds = open(serde_json::json!({"root": root, "split": "test", "annotations": "Annotations/test.json"})).unwrap();
+    let s = ds.sample(0).unwrap();
+    assert_eq!((s.image.width, s.objects.len(), s.objects[0].class_id), (800, 1, 9));
+    assert_eq!(s.objects[0].quad.pts, [133., 237., 684., 237., 684., 672., 133., 672.]);
+}

@@ -363,6 +363,9 @@ pub struct PluginConfig {
     /// Formats the model is meant to emit (reported in `info`).
     #[serde(default)]
     pub formats: Vec<String>,
+    /// Log the time of each phase of a training step (synchronising the device between phases).
+    #[serde(default)]
+    pub profile: bool,
 }
 
 fn default_image_size() -> u32 {

@@ -121,6 +121,36 @@ impl Florence2Plugin {
     }
 }
 
+/// Wall time of the phases of a step, with the device synchronised at each mark (profiling only).
+struct Phases {
+    on: bool,
+    device: Device,
+    last: std::time::Instant,
+    times: Vec<(&'static str, f64)>,
+}
+
+impl Phases {
+    fn new(on: bool, device: Device) -> Self {
+        Self { on, device, last: std::time::Instant::now(), times: Vec::new() }
+    }
+    fn mark(&mut self, name: &'static str) {
+        if self.on {
+            if let Device::Cuda(i) = self.device {
+                tch::Cuda::synchronize(i as i64);
+            }
+            let now = std::time::Instant::now();
+            self.times.push((name, (now - self.last).as_secs_f64() * 1e3));
+            self.last = now;
+        }
+    }
+    fn report(&self) -> Option<String> {
+        self.on.then(|| {
+            let parts: Vec<String> = self.times.iter().map(|(n, ms)| format!("{n} {ms:.1} ms")).collect();
+            format!("step: {}", parts.join(", "))
+        })
+    }
+}
+
 fn count(vs: &nn::VarStore) -> i64 {
     vs.trainable_variables().iter().map(|t| t.numel() as i64).sum::<i64>()
         + vs.variables().values().filter(|t| !t.requires_grad()).map(|t| t.numel() as i64).sum::<i64>()
@@ -160,6 +190,7 @@ impl ModelPlugin for Florence2Plugin {
         if batch.prompts.len() != n || batch.targets.len() != n {
             return Err(PluginError::new(ErrorKind::INVALID_CONFIG, "train batch: images, prompts and targets differ in length"));
         }
+        let mut phases = Phases::new(self.cfg.profile, self.device);
         let t = &self.model.cfg.text;
         let (mut inputs, mut labels, mut truncated) = (Vec::new(), Vec::new(), 0u32);
         for target in batch.targets.iter() {
@@ -175,14 +206,17 @@ impl ModelPlugin for Florence2Plugin {
         let pixels = processor::pixels(batch.images.as_slice(), self.cfg.image_size, self.device, self.kind())?;
         let prompts: Vec<&str> = batch.prompts.iter().map(|s| s.as_str()).collect();
         let prompt_ids = self.prompt_ids(&prompts)?;
+        phases.mark("inputs");
         let logits = self.model.forward(&pixels, &prompt_ids, &dec, self.training);
         let v = logits.size()[2];
         let loss = logits.reshape([-1, v]).cross_entropy_loss::<Tensor>(&lab.reshape([-1]), None, tch::Reduction::Mean, -100, 0.0);
+        phases.mark("forward");
         let loss_value = loss.double_value(&[]);
         if !loss_value.is_finite() {
             return Err(PluginError::new(ErrorKind::BACKEND, format!("non-finite loss ({loss_value}); nothing was updated")));
         }
         (loss * control.loss_weight as f64).backward();
+        phases.mark("backward");
         let target_tokens = labels.iter().map(|l| l.len() as u64).sum();
         let mut grad_norm = ROption::RNone;
         if control.apply_update {
@@ -190,6 +224,10 @@ impl ModelPlugin for Florence2Plugin {
             let norm = opt.step(control.lr)?;
             opt.zero_grad();
             grad_norm = ROption::RSome(norm);
+        }
+        phases.mark("optimizer");
+        if let Some(line) = phases.report() {
+            self.host.info(line);
         }
         Ok(TrainStats { loss: loss_value, target_tokens, truncated, grad_norm, skipped: false })
     }

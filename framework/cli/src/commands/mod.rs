@@ -7,6 +7,7 @@ mod metrics;
 mod plugins;
 mod predict;
 mod train;
+mod vis;
 
 use crate::{exit::Outcome, Cli, Global};
 use anyhow::{Context, Result};
@@ -27,6 +28,8 @@ pub enum Command {
     Train(train::Args),
     /// Generate over a dataset split and score mAP_nc / mF1 (resumable).
     Eval(eval::Args),
+    /// Draw labelled oriented boxes on images: ground truth, predictions, or both side by side.
+    Vis(vis::Args),
     /// Prepare data: synthetic scenes, ...
     #[command(subcommand)]
     Data(data::DataCommand),
@@ -40,6 +43,7 @@ pub fn run(cli: &Cli) -> Result<Outcome> {
         Command::Predict(a) => predict::run(&cli.global, a),
         Command::Train(a) => train::run(&cli.global, a),
         Command::Eval(a) => eval::run(&cli.global, a),
+        Command::Vis(a) => vis::run(&cli.global, a),
         Command::Data(c) => data::run(&cli.global, c),
     }
 }

@@ -1,7 +1,13 @@
 //! Shared pieces of the dataset plugins (a leaf crate, so that each plugin library links only
 //! its own entries): listing images and reading their size from the file header, parsing DOTA
 //! annotation lines, recording bad input under `skip_bad`, and a loaded dataset that serves
-//! samples from memory.
+//! samples from memory. [`coco`] reads COCO polygon JSON, [`folder`] image folders with one
+//! annotation file per image, [`config`] and [`load`] the config and loading those datasets share.
+
+pub mod coco;
+pub mod config;
+pub mod folder;
+pub mod load;
 
 use lmmrotate_abi::{ClassTable, DatasetPlugin, ErrorKind, ImageMeta, Object, PluginError, Quad, Sample};
 use std::collections::HashMap;
@@ -206,6 +212,18 @@ impl DatasetPlugin for Loaded {
     }
     fn problems(&self) -> Vec<String> {
         self.problems.clone()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    /// The PNG signature and IHDR chunk, all that `imagesize` reads: a `w` x `h` image file.
+    pub fn png_header(w: u32, h: u32) -> Vec<u8> {
+        let mut v = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+        v.extend(w.to_be_bytes());
+        v.extend(h.to_be_bytes());
+        v.extend([8, 2, 0, 0, 0]);
+        v
     }
 }
 
