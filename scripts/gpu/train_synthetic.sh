@@ -15,15 +15,17 @@ work="${TMPDIR:-/tmp}/lmm_synth"
 lmm() { ./carry/lmmrotate -q --registry scripts/gpu/registry.toml "$@"; }
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 scene='{"min_objects":2,"max_objects":10,"object_scale":0.8,"crowding":0.3}'
-lmm data synth --out "$work/train512" --images 800 --size 512 --seed 11
+[ "$BASE_STEPS" -gt 0 ] && lmm data synth --out "$work/train512" --images 800 --size 512 --seed 11
 lmm data synth --out "$work/train" --images 4000 --size 256 --seed 1 --scene "$scene"
 lmm data synth --out "$work/test" --images 200 --size 256 --seed 2 --prefix test_ --scene "$scene"
 
+if [ "$BASE_STEPS" -gt 0 ]; then
 echo "== base-size training =="
 lmm train --model base-random --dataset synthetic --dataset-root "$work/train512" --output_dir "$work/base" \
   --max_steps "$BASE_STEPS" --per_device_train_batch_size 4 --gradient_accumulation_steps 1 \
   --learning_rate 1e-4 --warmup_ratio 0.03 --save_steps 100000 --bf16 --prefetch 8
 mkdir -p "$OUT/base" && cp "$work/base/log.csv" "$work/base/loss.png" "$OUT/base/"
+fi
 
 echo "== micro training =="
 lmm train --model micro --dataset synthetic --dataset-root "$work/train" --output_dir "$work/micro" \

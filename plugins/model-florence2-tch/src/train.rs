@@ -259,8 +259,8 @@ mod tests {
 
     fn one_step(kind: Kind) -> Vec<f32> {
         let mut vs = nn::VarStore::new(Device::Cpu);
-        vs.root().var_copy("w", &Tensor::from_slice(&[1.0f32, 1.0, 3.0]));
-        vs.root().var_copy("u", &Tensor::from_slice(&[7.0f32]));
+        let _ = vs.root().var_copy("w", &Tensor::from_slice(&[1.0f32, 1.0, 3.0]));
+        let _ = vs.root().var_copy("u", &Tensor::from_slice(&[7.0f32]));
         if kind != Kind::Float {
             vs.set_kind(kind);
         }
