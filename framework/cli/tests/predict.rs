@@ -60,3 +60,32 @@ lib = "lmmrotate_format_florence2"
     assert_eq!(raw["ids"][0], 2);
     assert_eq!(raw["ids"][1], 0);
 }
+
+#[test]
+fn bench_reports_timings_and_forces_the_generated_length() {
+    if std::env::var_os("LIBTORCH").is_none() {
+        eprintln!("skipped: LIBTORCH is not set (scripts/test.sh sets it up)");
+        return;
+    }
+    tk::build(&["lmmrotate-model-florence2-tch"]);
+    let dir = tempfile::tempdir().unwrap();
+    let tokenizer = tk::workspace_root().join("plugins/model-florence2-tch/tests/golden/tokenizer");
+    let reg = tk::write_registry(
+        dir.path(),
+        &format!(
+            "[[plugin]]\nkind = \"model\"\nname = \"florence2\"\nlib = \"lmmrotate_model_florence2_tch\"\nconfig = {{ variant = \"tiny\", tokenizer = {:?}, image_size = 64, max_text_len = 64, device = \"cpu\" }}\n",
+            tokenizer.display().to_string()
+        ),
+    );
+    let run = |args: &[&str]| -> serde_json::Value {
+        let o = Command::new(tk::lmmrotate_bin()).args(["--registry", reg.to_str().unwrap(), "bench"]).args(args).output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let g = run(&["generate", "--json", "--batch", "2", "--new-tokens", "12", "--steps", "2", "--warmup", "0"]);
+    assert_eq!(g["result"]["tokens"], 12, "{g}");
+    assert!(g["result"]["call"]["median_ms"].as_f64().unwrap() > 0.0);
+    let t = run(&["train", "--json", "--target-tokens", "40", "--steps", "2", "--warmup", "0"]);
+    assert!(t["result"]["target_tokens"].as_u64().unwrap() >= 40, "{t}");
+    assert!(t["result"]["samples_per_second"].as_f64().unwrap() > 0.0);
+}

@@ -11,6 +11,7 @@
 //! - [`eval`]: resumable generation over a dataset, decoding and scoring;
 //! - [`data`]: training inputs from dataset plugins or upstream SFT JSON.
 
+pub mod bench;
 pub mod data;
 pub mod error;
 pub mod eval;

@@ -25,6 +25,8 @@ pub struct GenerateOptions {
     pub forced_eos_token_id: Option<i64>,
     pub eos_token_id: i64,
     pub pad_token_id: i64,
+    /// `</s>` is suppressed below this decoder length (HF `min_length`; 0 = off).
+    pub min_length: i64,
 }
 
 impl GenerateOptions {
@@ -41,6 +43,7 @@ impl GenerateOptions {
             forced_eos_token_id: Some(2),
             eos_token_id: 2,
             pad_token_id: 1,
+            min_length: 0,
         }
     }
 }
@@ -79,6 +82,9 @@ fn process(scores: &mut Tensor, seqs: &[Vec<i64>], opts: &GenerateOptions) {
             let c = Tensor::from_slice(&cols).to_device(dev);
             let _ = scores.index_put_(&[Some(r), Some(c)], &Tensor::from(f32::NEG_INFINITY).to_device(dev), false);
         }
+    }
+    if cur_len < opts.min_length {
+        let _ = scores.narrow(1, opts.eos_token_id, 1).fill_(f64::NEG_INFINITY);
     }
     let force = |scores: &mut Tensor, tok: i64| {
         let _ = scores.fill_(f64::NEG_INFINITY);

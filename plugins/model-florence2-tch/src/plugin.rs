@@ -235,6 +235,15 @@ impl ModelPlugin for Florence2Plugin {
     fn generate(&mut self, batch: &GenBatch, options: &GenOptions) -> Result<Vec<Generation>, PluginError> {
         let t = &self.model.cfg.text;
         let max_new = if options.max_new_tokens == 0 { self.max_text_len() - 1 } else { options.max_new_tokens as i64 };
+        #[derive(serde::Deserialize, Default)]
+        #[serde(deny_unknown_fields)]
+        struct Extra {
+            /// Generate at least this many tokens (benchmarks of a fixed length).
+            #[serde(default)]
+            min_new_tokens: i64,
+        }
+        let extra: Extra = serde_json::from_str(options.extra_json.as_str())
+            .map_err(|e| PluginError::new(ErrorKind::INVALID_CONFIG, format!("florence2 generation options: {e}")))?;
         let opts = GenerateOptions {
             num_beams: options.num_beams.max(1) as i64,
             max_length: (max_new + 1).min(self.max_text_len()),
@@ -246,6 +255,7 @@ impl ModelPlugin for Florence2Plugin {
             forced_eos_token_id: t.forced_eos_token_id,
             eos_token_id: t.eos_token_id,
             pad_token_id: t.pad_token_id,
+            min_length: if extra.min_new_tokens > 0 { extra.min_new_tokens + 1 } else { 0 },
         };
         let pixels = processor::pixels(batch.images.as_slice(), self.cfg.image_size, self.device, self.kind())?;
         let prompts: Vec<&str> = batch.prompts.iter().map(|s| s.as_str()).collect();

@@ -1,5 +1,6 @@
 //! The subcommands and what they share: finding the registry and opening plugins.
 
+mod bench;
 mod data;
 mod decode;
 mod eval;
@@ -28,6 +29,8 @@ pub enum Command {
     Train(train::Args),
     /// Generate over a dataset split and score mAP_nc / mF1 (resumable).
     Eval(eval::Args),
+    /// Speed of a model plugin: training steps or generation (median of repetitions).
+    Bench(bench::Args),
     /// Draw labelled oriented boxes on images: ground truth, predictions, or both side by side.
     Vis(vis::Args),
     /// Prepare data: synthetic scenes, ...
@@ -43,6 +46,7 @@ pub fn run(cli: &Cli) -> Result<Outcome> {
         Command::Predict(a) => predict::run(&cli.global, a),
         Command::Train(a) => train::run(&cli.global, a),
         Command::Eval(a) => eval::run(&cli.global, a),
+        Command::Bench(a) => bench::run(&cli.global, a),
         Command::Vis(a) => vis::run(&cli.global, a),
         Command::Data(c) => data::run(&cli.global, c),
     }
