@@ -99,9 +99,13 @@ def lmm_bench(name, folder):
                       "max_text_len": positions, "device": "cuda"})
     base = ["./carry/lmmrotate", "-q", "--registry", "scripts/gpu/registry.toml", "bench"]
     common = ["--model", "base-random", "--model-config", cfg, "--batch", str(batch), "--json"]
-    tr = json.loads(subprocess.check_output(base + ["train"] + common + ["--target-tokens", str(target)]))
+    # The binary links this machine's libtorch.
+    env = dict(os.environ)
+    lib = os.path.join(os.path.dirname(torch.__file__), "lib")
+    env["LD_LIBRARY_PATH"] = lib + (":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
+    tr = json.loads(subprocess.check_output(base + ["train"] + common + ["--target-tokens", str(target)], env=env))
     ge = json.loads(subprocess.check_output(base + ["generate"] + common + ["--beams", "3", "--new-tokens", str(new),
-                                                                            "--steps", "3", "--warmup", "1"]))
+                                                                            "--steps", "3", "--warmup", "1"], env=env))
     return {"train_ms": tr["result"]["step"]["median_ms"], "train_samples_per_s": tr["result"]["samples_per_second"],
             "target_tokens": tr["result"]["target_tokens"], "generate_ms": ge["result"]["call"]["median_ms"],
             "ms_per_token": ge["result"]["ms_per_token"]}
