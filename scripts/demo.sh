@@ -45,6 +45,10 @@ lmm predict --model florence2-micro --checkpoint "$out/run" --format v2 --classe
 lmm vis --images "$out/data/test/images" --gt "$out/data/test/annfiles" --pred "$out/predictions/predictions.jsonl" \
   --classes "$out/data/test/classes.txt" --out "$out/vis" || true
 
+echo "demo: the default eval matrix (florence2-micro x synthetic x v2, v3) with its HTML report"
+rm -rf "$out/matrix"
+lmm matrix run --out "$out/matrix" --filter model=florence2-micro
+
 cat <<DONE
 
 demo: done. Where everything is:
@@ -53,4 +57,5 @@ demo: done. Where everything is:
   evaluation        $out/eval                    (responses.jsonl, metrics.json, metrics.md)
   predictions       $out/predictions             (predictions.jsonl, vis/)
   pictures          $out/vis                     (ground truth | prediction)
+  eval matrix       $out/matrix                  (results.jsonl, report.md, report.html, cells/)
 DONE

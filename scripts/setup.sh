@@ -33,6 +33,18 @@ else
     have_torch || { echo "setup: torch $TORCH_VERSION did not install" >&2; exit 2; }
 fi
 
+# Chromium only checks the HTML matrix report in a test (skipped without it): install it where
+# we can (root with apt), never fail set-up over it.
+if ! command -v chromium >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "setup: installing chromium (headless check of the matrix report)"
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+            || echo "setup: chromium did not install; the browser check of the matrix test will be skipped" >&2
+    else
+        echo "setup: no chromium (needs root and apt-get); the browser check of the matrix test will be skipped"
+    fi
+fi
+
 torch_dir="$("$venv/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))' 2>/dev/null)"
 cat > "$root/.env.sh" <<ENV
 # Written by scripts/setup.sh: libtorch for the tch-based plugins.

@@ -9,7 +9,8 @@
 //! - [`vis`]: labelled boxes and ground truth | prediction pictures for people;
 //! - [`train`]: the training driver (schedule, data order, checkpoints, logs);
 //! - [`eval`]: resumable generation over a dataset, decoding and scoring;
-//! - [`data`]: training inputs from dataset plugins or upstream SFT JSON.
+//! - [`data`]: training inputs from dataset plugins or upstream SFT JSON;
+//! - [`matrix`]: the registry's eval-matrix cells, their results and the report over them.
 
 pub mod bench;
 pub mod data;
@@ -18,6 +19,7 @@ pub mod eval;
 pub mod host;
 pub mod images;
 pub mod loader;
+pub mod matrix;
 pub mod plugins;
 pub mod registry;
 pub mod train;

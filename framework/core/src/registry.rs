@@ -42,9 +42,17 @@ pub struct MatrixSpec {
     /// Checkpoint per model name (falls back to the model's registry config).
     #[serde(default)]
     pub checkpoints: BTreeMap<String, String>,
-    /// Extra options for every cell of this table (e.g. `clip_num = 20`).
+    /// Dataset root per dataset name (`{ synthetic = "demo-out/data/test" }`), relative to the
+    /// folder lmmrotate runs in; falls back to the dataset's registry config.
+    #[serde(default)]
+    pub dataset_roots: BTreeMap<String, String>,
+    /// Eval options for every cell of this table (e.g. `clip_num = 20`); the keys are
+    /// [`crate::matrix::CELL_OPTIONS`].
     #[serde(default)]
     pub overrides: BTreeMap<String, toml::Value>,
+    /// Line of the `[[matrix]]` header in the registry file.
+    #[serde(skip)]
+    pub line: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -172,7 +180,8 @@ impl Registry {
         let mut matrix = Vec::new();
         for spanned in raw.matrix {
             let line = line_of(text, spanned.span().start);
-            let m = spanned.into_inner();
+            let mut m = spanned.into_inner();
+            m.line = line;
             for (kind, names) in [
                 (PluginKind::Model, &m.models),
                 (PluginKind::Dataset, &m.datasets),
@@ -187,6 +196,17 @@ impl Registry {
                         ));
                     }
                 }
+            }
+            for (key, names, what) in [
+                ("checkpoints", m.checkpoints.keys().collect::<Vec<_>>(), &m.models),
+                ("dataset_roots", m.dataset_roots.keys().collect(), &m.datasets),
+            ] {
+                if let Some(n) = names.into_iter().find(|n| !what.contains(n)) {
+                    return Err(err(Some(line), format!("[[matrix]]: {key} names `{n}`, which is not in this table (it has: {})", what.join(", "))));
+                }
+            }
+            for (key, value) in &m.overrides {
+                crate::matrix::check_option(key, value).map_err(|e| err(Some(line), format!("[[matrix]]: overrides: {e}")))?;
             }
             matrix.push(m);
         }
@@ -310,6 +330,27 @@ formats = ["v2"]
         let r = parse(GOOD).unwrap();
         let e = r.find(PluginKind::Format, "v4").unwrap_err().to_string();
         assert_eq!(e, "unknown format `v4` (available: v2)");
+    }
+
+    #[test]
+    fn matrix_roots_checkpoints_and_overrides() {
+        let text = GOOD.replace(
+            "datasets = []\n",
+            "datasets = [\"syn\"]\ndataset_roots = { syn = \"data/test\" }\ncheckpoints = { florence2 = \"run\" }\noverrides = { clip_num = 4, device = \"cpu\" }\n",
+        ) + "\n[[plugin]]\nkind = \"dataset\"\nname = \"syn\"\nlib = \"d\"\n";
+        let r = parse(&text).unwrap();
+        let m = &r.matrix[0];
+        assert_eq!((m.line, m.dataset_roots["syn"].as_str(), m.checkpoints["florence2"].as_str()), (17, "data/test", "run"));
+        assert_eq!(m.overrides["clip_num"].as_integer(), Some(4));
+
+        let e = parse(&text.replace("{ syn = \"data", "{ dior = \"data")).unwrap_err().to_string();
+        assert_eq!(e, "/r/registry.toml: line 17: [[matrix]]: dataset_roots names `dior`, which is not in this table (it has: syn)");
+        let e = parse(&text.replace("clip_num = 4", "clip_nmu = 4")).unwrap_err().to_string();
+        assert!(e.starts_with("/r/registry.toml: line 17: [[matrix]]: overrides: unknown option `clip_nmu` (options: clip_num,"), "{e}");
+        let e = parse(&text.replace("clip_num = 4", "clip_num = \"4\"")).unwrap_err().to_string();
+        assert!(e.contains("line 17") && e.contains("`clip_num` must be a whole number"), "{e}");
+        let e = parse(&text.replace("dataset_roots", "dataset_root")).unwrap_err().to_string();
+        assert!(e.contains("line 20") && e.contains("unknown field `dataset_root`"), "{e}");
     }
 
     #[test]

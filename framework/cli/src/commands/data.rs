@@ -1,4 +1,5 @@
-//! `lmmrotate data ...`: preparing data sets — synthetic scenes, DOTA patch splitting, statistics.
+//! `lmmrotate data ...`: preparing data sets — synthetic scenes, DOTA patch splitting, statistics,
+//! SFT JSON conversion.
 
 use crate::{exit::Outcome, Global};
 use anyhow::{bail, Context, Result};
@@ -6,6 +7,8 @@ use lmmrotate_datastats::{compute, StatsOptions};
 use lmmrotate_datatools::{split::PaddingValue, split_dota, SplitConfig};
 use lmmrotate_synth::{write_dota_folder, SynthOptions};
 use std::path::PathBuf;
+
+mod convert;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum DataCommand {
@@ -15,6 +18,8 @@ pub enum DataCommand {
     Split(SplitArgs),
     /// Objects per class and per image, box sizes and angles, tokens per response: table + PNG.
     Stats(StatsArgs),
+    /// Encode annotations (COCO JSON, annfiles or a dataset) as upstream's SFT JSON for training.
+    Convert(convert::ConvertArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -101,6 +106,7 @@ pub fn run(g: &Global, cmd: &DataCommand) -> Result<Outcome> {
         DataCommand::Synth(a) => synth(g, a),
         DataCommand::Split(a) => split(g, a),
         DataCommand::Stats(a) => stats(g, a),
+        DataCommand::Convert(a) => convert::run(g, a),
     }
 }
 

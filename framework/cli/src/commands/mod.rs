@@ -4,6 +4,7 @@ mod bench;
 mod data;
 mod decode;
 mod eval;
+mod matrix;
 mod metrics;
 mod plugins;
 mod predict;
@@ -36,6 +37,9 @@ pub enum Command {
     /// Prepare data: synthetic scenes, ...
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// The registry's eval matrix (model × dataset × format × split): list, run, report.
+    #[command(subcommand)]
+    Matrix(matrix::MatrixCommand),
 }
 
 pub fn run(cli: &Cli) -> Result<Outcome> {
@@ -49,6 +53,7 @@ pub fn run(cli: &Cli) -> Result<Outcome> {
         Command::Bench(a) => bench::run(&cli.global, a),
         Command::Vis(a) => vis::run(&cli.global, a),
         Command::Data(c) => data::run(&cli.global, c),
+        Command::Matrix(c) => matrix::run(&cli.global, c),
     }
 }
 
