@@ -2,7 +2,7 @@
 //! as a table and JSON. Numbers, never thresholds: results go to docs/BENCHMARKS.md.
 
 use crate::{exit::Outcome, Global};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use lmmrotate_core::bench::{bench_generate, bench_train, BenchConfig};
 
 #[derive(clap::Args, Debug)]
@@ -10,12 +10,8 @@ pub struct Args {
     /// `train` (forward + backward + optimizer update) or `generate`.
     #[arg(value_parser = ["train", "generate"])]
     what: String,
-    /// Model plugin (see `lmmrotate plugins`).
-    #[arg(long, default_value = "florence2")]
-    model: String,
-    /// Model options as a JSON object, merged over the registry's config (checkpoint, dtype, ...).
-    #[arg(long, value_name = "JSON")]
-    model_config: Option<String>,
+    #[command(flatten)]
+    model: super::model_args::ModelArgs,
     /// Images per step / per generate call.
     #[arg(long, default_value_t = 2)]
     batch: usize,
@@ -44,29 +40,25 @@ pub struct Args {
 
 pub fn run(g: &Global, a: &Args) -> Result<Outcome> {
     let plugins = super::open_plugins(g)?;
-    let overrides = match &a.model_config {
-        Some(j) => serde_json::from_str(j).context("--model-config is not JSON")?,
-        None => serde_json::json!({}),
-    };
-    let mut model = plugins.model(&a.model, &overrides)?;
+    let mut model = plugins.model(&a.model.model, &a.model.overrides(None, serde_json::Map::new())?)?;
     let info = model.info()?;
     let cfg = BenchConfig { batch: a.batch, steps: a.steps, warmup: a.warmup, seed: 7 };
     let head = serde_json::json!({
-        "model": a.model, "device": info.device.as_str(), "backend": info.backend.as_str(),
+        "model": a.model.model, "device": info.device.as_str(), "backend": info.backend.as_str(),
         "parameters": info.parameters, "image_size": info.image.width, "batch": a.batch,
     });
     let (result, line) = if a.what == "train" {
         let r = bench_train(&mut model, &cfg, a.target_tokens, &a.task)?;
         let line = format!(
             "train {} @{} px, batch {}, {} target tokens: {:.1} ms/step (p10 {:.1}, p90 {:.1}), {:.2} samples/s",
-            a.model, info.image.width, a.batch, r.target_tokens, r.step.median_ms, r.step.p10_ms, r.step.p90_ms, r.samples_per_second
+            a.model.model, info.image.width, a.batch, r.target_tokens, r.step.median_ms, r.step.p10_ms, r.step.p90_ms, r.samples_per_second
         );
         (serde_json::to_value(&r)?, line)
     } else {
         let r = bench_generate(&mut model, &cfg, a.beams, a.new_tokens, &a.task)?;
         let line = format!(
             "generate {} @{} px, batch {} x {} beams, {} tokens: {:.1} ms/call, {:.2} ms/token, {:.2} images/s",
-            a.model, info.image.width, a.batch, a.beams, r.tokens, r.call.median_ms, r.ms_per_token, r.images_per_second
+            a.model.model, info.image.width, a.batch, a.beams, r.tokens, r.call.median_ms, r.ms_per_token, r.images_per_second
         );
         (serde_json::to_value(&r)?, line)
     };

@@ -14,12 +14,8 @@ use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Model plugin (see `lmmrotate plugins`).
-    #[arg(long, default_value = "florence2")]
-    model: String,
-    /// Checkpoint folder to evaluate (upstream --model_ckpt_path).
-    #[arg(long, alias = "model_ckpt_path", value_name = "DIR")]
-    checkpoint: Option<PathBuf>,
+    #[command(flatten)]
+    model: super::model_args::ModelArgs,
     #[arg(long, default_value = "v2")]
     format: String,
     /// Dataset plugin.
@@ -54,13 +50,6 @@ pub struct Args {
     /// Mean ± sd of mAP_nc over this many random orders of tied detections.
     #[arg(long, default_value_t = 0)]
     tie_samples: usize,
-    #[arg(long)]
-    device: Option<String>,
-    #[arg(long)]
-    dtype: Option<String>,
-    /// Further model options as a JSON object, merged over the registry's config.
-    #[arg(long, value_name = "JSON")]
-    model_config: Option<String>,
 }
 
 pub fn run(g: &Global, a: &Args) -> Result<Outcome> {
@@ -84,7 +73,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Outcome> {
     let mut picked: Vec<Option<_>> = samples.drain(..).map(Some).collect();
     let samples: Vec<_> = order.iter().map(|&i| picked[i].take().expect("each index once")).collect();
 
-    let out = match (&a.out, &a.checkpoint) {
+    let out = match (&a.out, &a.model.checkpoint) {
         (Some(o), _) => o.clone(),
         (None, Some(c)) => c.join(format!("eval_{}", a.dataset)),
         (None, None) => bail!("give --out DIR (or --checkpoint, whose eval_<dataset> folder is used)"),
@@ -93,23 +82,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Outcome> {
     let files = EvalFiles::in_dir(&out);
 
     if !a.metrics_only {
-        let mut o = serde_json::Map::new();
-        if let Some(c) = &a.checkpoint {
-            o.insert("checkpoint".into(), c.display().to_string().into());
-            o.insert("variant".into(), serde_json::Value::Null);
-            o.insert("tokenizer".into(), serde_json::Value::Null);
-        }
-        if let Some(d) = &a.device {
-            o.insert("device".into(), d.clone().into());
-        }
-        if let Some(d) = &a.dtype {
-            o.insert("dtype".into(), d.clone().into());
-        }
-        if let Some(j) = &a.model_config {
-            let v: serde_json::Value = serde_json::from_str(j).context("--model-config is not JSON")?;
-            o.extend(v.as_object().context("--model-config must be a JSON object")?.clone());
-        }
-        let mut model = plugins.model(&a.model, &serde_json::Value::Object(o))?;
+        let mut model = plugins.model(&a.model.model, &a.model.overrides(None, serde_json::Map::new())?)?;
         let cfg = GenerateConfig {
             batch_size: a.batch_size,
             options: GenOptions {

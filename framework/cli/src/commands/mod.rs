@@ -6,6 +6,7 @@ mod decode;
 mod eval;
 mod matrix;
 mod metrics;
+mod model_args;
 mod plugins;
 mod predict;
 mod train;

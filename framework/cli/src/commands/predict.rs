@@ -13,12 +13,8 @@ use std::{
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Model plugin (see `lmmrotate plugins`).
-    #[arg(long, default_value = "florence2")]
-    model: String,
-    /// Checkpoint folder (Hugging Face layout) for the model.
-    #[arg(long, value_name = "DIR")]
-    checkpoint: Option<PathBuf>,
+    #[command(flatten)]
+    model: super::model_args::ModelArgs,
     /// Response format the model was trained to emit.
     #[arg(long, default_value = "v2")]
     format: String,
@@ -46,18 +42,9 @@ pub struct Args {
     /// Model input size in pixels (overrides the registry's).
     #[arg(long)]
     image_size: Option<u32>,
-    /// fp32, bf16 or fp16.
-    #[arg(long)]
-    dtype: Option<String>,
-    /// cpu, cuda, cuda:N or auto.
-    #[arg(long)]
-    device: Option<String>,
     /// Images per generation batch.
     #[arg(long, default_value_t = 4)]
     batch_size: usize,
-    /// Further model options as a JSON object, merged over the registry's config.
-    #[arg(long, value_name = "JSON")]
-    model_config: Option<String>,
     /// Image files or folders of images.
     #[arg(required = true)]
     images: Vec<PathBuf>,
@@ -98,28 +85,15 @@ pub fn run(g: &Global, args: &Args) -> Result<Outcome> {
         bail!("no images found in {:?}", args.images);
     }
     let classes = ClassTable::from_names(&super::class_names(&args.classes)?);
-    let mut overrides = serde_json::Map::new();
-    if let Some(c) = &args.checkpoint {
-        overrides.insert("checkpoint".into(), c.display().to_string().into());
-    }
+    let mut extra = serde_json::Map::new();
     if let Some(s) = args.image_size {
-        overrides.insert("image_size".into(), s.into());
+        extra.insert("image_size".into(), s.into());
     }
-    if let Some(d) = &args.dtype {
-        overrides.insert("dtype".into(), d.clone().into());
-    }
-    if let Some(d) = &args.device {
-        overrides.insert("device".into(), d.clone().into());
-    }
-    if let Some(j) = &args.model_config {
-        let v: serde_json::Value = serde_json::from_str(j).context("--model-config is not JSON")?;
-        let obj = v.as_object().context("--model-config must be a JSON object")?;
-        overrides.extend(obj.clone());
-    }
+    let overrides = args.model.overrides(None, extra)?;
 
     let plugins = super::open_plugins(g)?;
     let format = plugins.format(&args.format, &serde_json::json!({}))?;
-    let mut model = plugins.model(&args.model, &serde_json::Value::Object(overrides))?;
+    let mut model = plugins.model(&args.model.model, &overrides)?;
     let info = model.info()?;
     let prompt = match &args.task {
         Some(t) => t.clone(),
@@ -131,7 +105,7 @@ pub fn run(g: &Global, args: &Args) -> Result<Outcome> {
         no_repeat_ngram_size: args.no_repeat_ngram_size,
         ..GenOptions::default()
     };
-    tracing::info!("{} on {} ({}), {} image(s)", args.model, info.device, info.backend, files.len());
+    tracing::info!("{} on {} ({}), {} image(s)", args.model.model, info.device, info.backend, files.len());
 
     std::fs::create_dir_all(args.out.join("vis")).with_context(|| format!("creating {}", args.out.display()))?;
     if args.raw {

@@ -3,7 +3,7 @@
 //! scripts (`--num_train_epochs`, ...), and in hyphen form.
 
 use crate::{exit::Outcome, Global};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use lmmrotate_core::{
     data::{self, DatasetMode},
     train::{self, schedule::Schedule, TrainConfig},
@@ -12,12 +12,8 @@ use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Model plugin (see `lmmrotate plugins`).
-    #[arg(long, default_value = "florence2")]
-    model: String,
-    /// Initial weights: a checkpoint folder (upstream --model_name_or_path).
-    #[arg(long, alias = "model_name_or_path", alias = "model-name-or-path", value_name = "DIR")]
-    checkpoint: Option<PathBuf>,
+    #[command(flatten)]
+    model: super::model_args::ModelArgs,
     /// Response format the model learns to emit.
     #[arg(long, default_value = "v2")]
     format: String,
@@ -78,15 +74,12 @@ pub struct Args {
     /// Text length; more than the checkpoint's extends the position tables.
     #[arg(long = "language_model_max_length", alias = "language-model-max-length")]
     language_model_max_length: Option<u32>,
-    /// Train in bf16.
+    /// Train in bf16 (as --dtype bf16).
     #[arg(long, conflicts_with = "fp16")]
     bf16: bool,
-    /// Train in fp16.
+    /// Train in fp16 (as --dtype fp16).
     #[arg(long)]
     fp16: bool,
-    /// cpu, cuda, cuda:N or auto.
-    #[arg(long)]
-    device: Option<String>,
     #[arg(long = "freeze_vision", alias = "freeze-vision")]
     freeze_vision: bool,
     #[arg(long = "freeze_multimodal_projection", alias = "freeze-multimodal-projection")]
@@ -96,16 +89,11 @@ pub struct Args {
     /// Micro-batches decoded ahead of the model.
     #[arg(long, default_value_t = 4)]
     prefetch: usize,
-    /// Further model options as a JSON object, merged over the registry's config.
-    #[arg(long, value_name = "JSON")]
-    model_config: Option<String>,
 }
 
-fn model_overrides(a: &Args, checkpoint: Option<&Path>) -> Result<serde_json::Value> {
+/// Train's own model keys; `--dtype` and `--model-config` (applied after) win over them.
+fn model_overrides(a: &Args, resume: Option<&Path>) -> Result<serde_json::Value> {
     let mut o = serde_json::Map::new();
-    if let Some(c) = checkpoint.map(Path::to_path_buf).or_else(|| a.checkpoint.clone()) {
-        o.insert("checkpoint".into(), c.display().to_string().into());
-    }
     if let Some(s) = a.image_square_length {
         o.insert("image_size".into(), s.into());
     }
@@ -117,20 +105,8 @@ fn model_overrides(a: &Args, checkpoint: Option<&Path>) -> Result<serde_json::Va
     } else if a.fp16 {
         o.insert("dtype".into(), "fp16".into());
     }
-    if let Some(d) = &a.device {
-        o.insert("device".into(), d.clone().into());
-    }
     o.insert("seed".into(), a.seed.into());
-    if let Some(j) = &a.model_config {
-        let v: serde_json::Value = serde_json::from_str(j).context("--model-config is not JSON")?;
-        o.extend(v.as_object().context("--model-config must be a JSON object")?.clone());
-    }
-    // Resuming from a checkpoint: the weights and tokenizer are the checkpoint's.
-    if checkpoint.is_some() {
-        o.insert("variant".into(), serde_json::Value::Null);
-        o.insert("tokenizer".into(), serde_json::Value::Null);
-    }
-    Ok(serde_json::Value::Object(o))
+    a.model.overrides(resume, o)
 }
 
 pub fn run(g: &Global, a: &Args) -> Result<Outcome> {
@@ -203,14 +179,14 @@ pub fn run(g: &Global, a: &Args) -> Result<Outcome> {
     let (_, per_epoch, total) = train::plan(epoch_len, &cfg);
     println!(
         "training {} on {} samples: {per_epoch} updates per epoch, {total} in all (batch {} x accumulation {})",
-        a.model,
+        a.model.model,
         samples.len(),
         cfg.batch_size,
         cfg.grad_accum
     );
     let open = |ckpt: Option<&Path>| -> lmmrotate_core::Result<lmmrotate_core::Model> {
         let o = model_overrides(a, ckpt).map_err(|e| lmmrotate_core::CoreError::Invalid(format!("{e:#}")))?;
-        plugins.model(&a.model, &o)
+        plugins.model(&a.model.model, &o)
     };
     let summary = train::train(&open, &samples, &cfg, plugins.host())?;
     if let Some(from) = summary.resumed_from {
