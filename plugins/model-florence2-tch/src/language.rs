@@ -70,12 +70,59 @@ impl Attention {
     }
 }
 
-struct EncoderLayer {
-    self_attn: Attention,
-    self_attn_layer_norm: nn::LayerNorm,
+/// `final_layer_norm(h + dropout(fc2(dropout(gelu(fc1(h))))))`, the FFN half of every layer.
+struct FeedForward {
     fc1: nn::Linear,
     fc2: nn::Linear,
     final_layer_norm: nn::LayerNorm,
+}
+
+impl FeedForward {
+    fn new(lp: &nn::Path, d: i64, ffn: i64) -> Self {
+        Self {
+            fc1: linear(lp / "fc1", d, ffn),
+            fc2: linear(lp / "fc2", ffn, d),
+            final_layer_norm: layer_norm(lp / "final_layer_norm", d),
+        }
+    }
+
+    fn forward(&self, h: Tensor, dropout: f64, activation_dropout: f64, train: bool) -> Tensor {
+        let f = self.fc1.forward(&h).gelu("none").dropout(activation_dropout, train);
+        let f = self.fc2.forward(&f).dropout(dropout, train);
+        self.final_layer_norm.forward(&(h + f))
+    }
+}
+
+/// The learned position table (offset 2) and `layernorm_embedding` of a stack.
+struct Embeddings {
+    embed_positions: Tensor,
+    layernorm_embedding: nn::LayerNorm,
+}
+
+impl Embeddings {
+    fn new(p: &nn::Path, c: &TextConfig) -> Self {
+        Self {
+            embed_positions: (p / "embed_positions").var(
+                "weight",
+                &[c.max_position_embeddings + POSITION_OFFSET, c.d_model],
+                nn::Init::Randn { mean: 0.0, stdev: 0.02 },
+            ),
+            layernorm_embedding: layer_norm(p / "layernorm_embedding", c.d_model),
+        }
+    }
+
+    /// `dropout(layernorm_embedding(x + positions[past .. past + len]))`.
+    fn forward(&self, x: Tensor, past: i64, dropout: f64, train: bool) -> Tensor {
+        let len = x.size()[1];
+        let h = x + positions(&self.embed_positions, past, len);
+        self.layernorm_embedding.forward(&h).dropout(dropout, train)
+    }
+}
+
+struct EncoderLayer {
+    self_attn: Attention,
+    self_attn_layer_norm: nn::LayerNorm,
+    ffn: FeedForward,
 }
 
 /// Embedding lookup that leaves the padding row without gradient, as `nn.Embedding(padding_idx)`.
@@ -88,8 +135,7 @@ fn positions(table: &Tensor, past: i64, len: i64) -> Tensor {
 }
 
 pub struct Encoder {
-    pub embed_positions: Tensor,
-    layernorm_embedding: nn::LayerNorm,
+    embeddings: Embeddings,
     layers: Vec<EncoderLayer>,
     dropout: f64,
     activation_dropout: f64,
@@ -104,19 +150,12 @@ impl Encoder {
                 EncoderLayer {
                     self_attn: Attention::new(&lp / "self_attn", d, c.encoder_attention_heads, c.attention_dropout),
                     self_attn_layer_norm: layer_norm(&lp / "self_attn_layer_norm", d),
-                    fc1: linear(&lp / "fc1", d, c.encoder_ffn_dim),
-                    fc2: linear(&lp / "fc2", c.encoder_ffn_dim, d),
-                    final_layer_norm: layer_norm(&lp / "final_layer_norm", d),
+                    ffn: FeedForward::new(&lp, d, c.encoder_ffn_dim),
                 }
             })
             .collect();
         Self {
-            embed_positions: (&p / "embed_positions").var(
-                "weight",
-                &[c.max_position_embeddings + POSITION_OFFSET, d],
-                nn::Init::Randn { mean: 0.0, stdev: 0.02 },
-            ),
-            layernorm_embedding: layer_norm(&p / "layernorm_embedding", d),
+            embeddings: Embeddings::new(&p, c),
             layers,
             dropout: c.dropout,
             activation_dropout: c.activation_dropout,
@@ -125,16 +164,12 @@ impl Encoder {
 
     /// `inputs_embeds` [B, L, d] (image features then prompt embeddings) → hidden [B, L, d].
     pub fn forward(&self, inputs_embeds: &Tensor, train: bool) -> Tensor {
-        let l = inputs_embeds.size()[1];
-        let h = inputs_embeds + positions(&self.embed_positions, 0, l);
-        let mut h = self.layernorm_embedding.forward(&h).dropout(self.dropout, train);
+        let mut h = self.embeddings.forward(inputs_embeds.shallow_clone(), 0, self.dropout, train);
         for layer in &self.layers {
             let kv = layer.self_attn.kv(&h);
             let a = layer.self_attn.attend(&h, &kv, false, train).dropout(self.dropout, train);
             h = layer.self_attn_layer_norm.forward(&(h + a));
-            let f = layer.fc1.forward(&h).gelu("none").dropout(self.activation_dropout, train);
-            let f = layer.fc2.forward(&f).dropout(self.dropout, train);
-            h = layer.final_layer_norm.forward(&(h + f));
+            h = layer.ffn.forward(h, self.dropout, self.activation_dropout, train);
         }
         h
     }
@@ -145,17 +180,14 @@ struct DecoderLayer {
     self_attn_layer_norm: nn::LayerNorm,
     encoder_attn: Attention,
     encoder_attn_layer_norm: nn::LayerNorm,
-    fc1: nn::Linear,
-    fc2: nn::Linear,
-    final_layer_norm: nn::LayerNorm,
+    ffn: FeedForward,
 }
 
 /// Per decoder layer: the growing self-attention keys/values.
 pub type SelfCache = Vec<Option<Kv>>;
 
 pub struct Decoder {
-    pub embed_positions: Tensor,
-    layernorm_embedding: nn::LayerNorm,
+    embeddings: Embeddings,
     layers: Vec<DecoderLayer>,
     dropout: f64,
     activation_dropout: f64,
@@ -173,19 +205,12 @@ impl Decoder {
                     self_attn_layer_norm: layer_norm(&lp / "self_attn_layer_norm", d),
                     encoder_attn: Attention::new(&lp / "encoder_attn", d, c.decoder_attention_heads, c.attention_dropout),
                     encoder_attn_layer_norm: layer_norm(&lp / "encoder_attn_layer_norm", d),
-                    fc1: linear(&lp / "fc1", d, c.decoder_ffn_dim),
-                    fc2: linear(&lp / "fc2", c.decoder_ffn_dim, d),
-                    final_layer_norm: layer_norm(&lp / "final_layer_norm", d),
+                    ffn: FeedForward::new(&lp, d, c.decoder_ffn_dim),
                 }
             })
             .collect();
         Self {
-            embed_positions: (&p / "embed_positions").var(
-                "weight",
-                &[c.max_position_embeddings + POSITION_OFFSET, d],
-                nn::Init::Randn { mean: 0.0, stdev: 0.02 },
-            ),
-            layernorm_embedding: layer_norm(&p / "layernorm_embedding", d),
+            embeddings: Embeddings::new(&p, c),
             layers,
             dropout: c.dropout,
             activation_dropout: c.activation_dropout,
@@ -214,8 +239,7 @@ impl Decoder {
     ) -> Tensor {
         let s = ids.size()[1];
         let past = cache.as_ref().and_then(|c| c.first()).and_then(|kv| kv.as_ref()).map_or(0, |kv| kv.k.size()[2]);
-        let h = embed(shared, ids, self.pad) + positions(&self.embed_positions, past, s);
-        let mut h = self.layernorm_embedding.forward(&h).dropout(self.dropout, train);
+        let mut h = self.embeddings.forward(embed(shared, ids, self.pad), past, self.dropout, train);
         for (i, layer) in self.layers.iter().enumerate() {
             let new = layer.self_attn.kv(&h);
             let (kv, causal) = match cache.as_deref_mut() {
@@ -236,9 +260,7 @@ impl Decoder {
             h = layer.self_attn_layer_norm.forward(&(h + a));
             let x = layer.encoder_attn.attend(&h, &cross[i], false, train).dropout(self.dropout, train);
             h = layer.encoder_attn_layer_norm.forward(&(h + x));
-            let f = layer.fc1.forward(&h).gelu("none").dropout(self.activation_dropout, train);
-            let f = layer.fc2.forward(&f).dropout(self.dropout, train);
-            h = layer.final_layer_norm.forward(&(h + f));
+            h = layer.ffn.forward(h, self.dropout, self.activation_dropout, train);
         }
         h
     }
