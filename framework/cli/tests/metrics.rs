@@ -243,3 +243,36 @@ fn task1_submission_merges_patches_without_ground_truth() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("no patch offset"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn classes_can_come_from_a_registered_dataset() {
+    tk::build(&["lmmrotate-example-dataset"]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("ds")).unwrap();
+    std::fs::write(dir.path().join("ds/labels.txt"), "").unwrap();
+    let reg = tk::write_registry(
+        dir.path(),
+        &format!(
+            "[[plugin]]\nkind = \"dataset\"\nname = \"labels\"\nlib = \"lmmrotate_example_dataset\"\nentry = \"labels-txt\"\nconfig = {{ root = {:?} }}\n",
+            dir.path().join("ds").display().to_string()
+        ),
+    );
+    std::fs::create_dir_all(dir.path().join("gt")).unwrap();
+    std::fs::write(dir.path().join("gt/a.txt"), "0 0 10 0 10 10 0 10 tree 0\n").unwrap();
+    std::fs::write(
+        dir.path().join("pred.jsonl"),
+        "{\"image_id\": \"a\", \"detections\": [{\"class\": \"tree\", \"quad\": [0, 0, 10, 0, 10, 10, 0, 10]}]}\n",
+    )
+    .unwrap();
+    let o = Command::new(tk::lmmrotate_bin())
+        .current_dir(dir.path())
+        .args(["--registry", reg.to_str().unwrap(), "metrics", "--gt", "gt", "--pred", "pred.jsonl", "--classes", "labels", "--json", "m.json"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let m: Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("m.json")).unwrap()).unwrap();
+    let names: Vec<&String> = m["per_class"].as_object().unwrap().keys().collect();
+    assert_eq!(names, ["car", "tree"], "the dataset's classes, in its order");
+    // tree is the only class with ground truth, detected once exactly: mAP_nc 1.
+    assert_eq!(m["map_nc_11points"], 1.0);
+}

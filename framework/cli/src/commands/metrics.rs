@@ -27,8 +27,9 @@ pub struct Args {
     /// Response format plugin that decodes raw responses (see `lmmrotate plugins`).
     #[arg(long, value_name = "NAME")]
     format: Option<String>,
-    /// Class names in class-id order: comma separated, or a file with one name per line.
-    #[arg(long, value_name = "LIST|FILE")]
+    /// Class names in class-id order: comma separated, a file with one name per line, or the
+    /// name of a registered dataset plugin (its classes).
+    #[arg(long, value_name = "LIST|FILE|DATASET")]
     classes: String,
     /// IoU at which a detection matches a ground truth (mAP and mF1).
     #[arg(long, default_value_t = 0.5)]
@@ -83,9 +84,9 @@ fn pred_kind(path: &Path) -> Result<PredKind> {
     }
 }
 
-/// `--classes`: a file with one name per line if such a file exists, else a comma list.
-fn read_classes(arg: &str) -> Result<ClassIndex> {
-    ClassIndex::new(super::class_names(arg)?).with_context(|| format!("--classes {arg:?}"))
+/// `--classes`: a file with one name per line, a registered dataset's classes, or a comma list.
+fn read_classes(g: &Global, arg: &str) -> Result<ClassIndex> {
+    ClassIndex::new(super::class_names_or_dataset(g, arg)?).with_context(|| format!("--classes {arg:?}"))
 }
 
 #[derive(Deserialize)]
@@ -168,7 +169,7 @@ fn report_skipped(skipped: &[ReadError]) -> usize {
 }
 
 pub fn run(g: &Global, args: &Args) -> Result<Outcome> {
-    let classes = read_classes(&args.classes)?;
+    let classes = read_classes(g, &args.classes)?;
     let opts = ReadOptions { skip_bad: args.skip_bad };
     let kind = pred_kind(&args.pred)?;
     if args.format.is_some() && kind != PredKind::RawResponses {

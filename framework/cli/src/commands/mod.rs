@@ -90,6 +90,22 @@ pub fn class_names(arg: &str) -> Result<Vec<String>> {
     })
 }
 
+/// `--classes LIST|FILE|DATASET`: as [`class_names`], and a single word that names a registered
+/// dataset plugin gives that dataset's classes (the plugin is opened with its registry config).
+pub fn class_names_or_dataset(g: &Global, arg: &str) -> Result<Vec<String>> {
+    let word = !arg.contains(',') && !std::path::Path::new(arg).is_file();
+    if word {
+        if let Ok(reg) = open_registry(g) {
+            if reg.find(lmmrotate_abi::PluginKind::Dataset, arg).is_ok() {
+                let plugins = open_plugins(g)?;
+                let ds = plugins.dataset(arg, &serde_json::json!({}))?;
+                return Ok(ds.classes()?.names.iter().map(|s| s.to_string()).collect());
+            }
+        }
+    }
+    class_names(arg)
+}
+
 pub fn open_registry(g: &Global) -> Result<Registry> {
     let path = registry_path(g)?;
     Registry::load(&path, g.plugin_dir.as_deref()).context("reading the plugin registry")
