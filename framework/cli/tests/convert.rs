@@ -10,7 +10,6 @@ use std::process::{Command, Output};
 fn setup() -> (tempfile::TempDir, PathBuf) {
     tk::build(&["lmmrotate-format-florence2", "lmmrotate-dataset-dota"]);
     let dir = tempfile::tempdir().unwrap();
-    let tokenizer = tk::workspace_root().join("plugins/model-florence2-tch/tests/golden/tokenizer");
     let mut body = String::new();
     for v in ["v1", "v2", "v3"] {
         body += &format!("[[plugin]]\nkind = \"format\"\nname = \"{v}\"\nlib = \"lmmrotate_format_florence2\"\n\n");
@@ -18,8 +17,8 @@ fn setup() -> (tempfile::TempDir, PathBuf) {
     body += "[[plugin]]\nkind = \"dataset\"\nname = \"dota-folder\"\nlib = \"lmmrotate_dataset_dota\"\n\n";
     body += &format!(
         "[[plugin]]\nkind = \"model\"\nname = \"florence2\"\nlib = \"lmmrotate_model_florence2_tch\"\n\
-         config = {{ variant = \"tiny\", tokenizer = {:?}, image_size = 64, max_text_len = 256, device = \"cpu\" }}\n",
-        tokenizer.display().to_string()
+         config = {}\n",
+        tk::tiny_florence2_config(64, 256)
     );
     let reg = tk::write_registry(dir.path(), &body);
     (dir, reg)

@@ -10,7 +10,6 @@ use std::{
 };
 
 fn registry(dir: &Path) -> PathBuf {
-    let tokenizer = tk::workspace_root().join("plugins/model-florence2-tch/tests/golden/tokenizer");
     tk::write_registry(
         dir,
         &format!(
@@ -21,14 +20,14 @@ name = "tiny"
 lib = "lmmrotate_model_florence2_tch"
 entry = "florence2"
 formats = ["v2", "v3"]
-config = {{ variant = "tiny", tokenizer = {tok:?}, image_size = 64, max_text_len = 256, device = "cpu" }}
+config = {tiny}
 
 [[plugin]]
 kind = "model"
 name = "tiny-any"
 lib = "lmmrotate_model_florence2_tch"
 entry = "florence2"
-config = {{ variant = "tiny", tokenizer = {tok:?}, image_size = 64, max_text_len = 256, device = "cpu" }}
+config = {tiny}
 
 [[plugin]]
 kind = "format"
@@ -70,7 +69,7 @@ formats = ["panics"]
 dataset_roots = {{ synthetic = "synth" }}
 overrides = {{ batch_size = 2, num_beams = 1, max_new_tokens = 16 }}
 "#,
-            tok = tokenizer.display().to_string()
+            tiny = tk::tiny_florence2_config(64, 256)
         ),
     )
 }

@@ -10,7 +10,6 @@ use std::{
 };
 
 fn registry(dir: &Path) -> PathBuf {
-    let tokenizer = tk::workspace_root().join("plugins/model-florence2-tch/tests/golden/tokenizer");
     tk::write_registry(
         dir,
         &format!(
@@ -19,7 +18,7 @@ fn registry(dir: &Path) -> PathBuf {
 kind = "model"
 name = "florence2"
 lib = "lmmrotate_model_florence2_tch"
-config = {{ variant = "tiny", tokenizer = {:?}, image_size = 64, max_text_len = 256, device = "cpu" }}
+config = {}
 
 [[plugin]]
 kind = "format"
@@ -31,7 +30,7 @@ kind = "dataset"
 name = "synthetic"
 lib = "lmmrotate_dataset_dota"
 "#,
-            tokenizer.display().to_string()
+            tk::tiny_florence2_config(64, 256)
         ),
     )
 }

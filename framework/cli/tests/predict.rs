@@ -12,7 +12,6 @@ fn predict_writes_detections_drawings_and_raw_outputs() {
     }
     tk::build(&["lmmrotate-model-florence2-tch", "lmmrotate-format-florence2"]);
     let dir = tempfile::tempdir().unwrap();
-    let tokenizer = tk::workspace_root().join("plugins/model-florence2-tch/tests/golden/tokenizer");
     let reg = tk::write_registry(
         dir.path(),
         &format!(
@@ -21,14 +20,14 @@ fn predict_writes_detections_drawings_and_raw_outputs() {
 kind = "model"
 name = "florence2"
 lib = "lmmrotate_model_florence2_tch"
-config = {{ variant = "tiny", tokenizer = {:?}, image_size = 64, max_text_len = 64, device = "cpu" }}
+config = {}
 
 [[plugin]]
 kind = "format"
 name = "v2"
 lib = "lmmrotate_format_florence2"
 "#,
-            tokenizer.display().to_string()
+            tk::tiny_florence2_config(64, 64)
         ),
     );
     let imgs = dir.path().join("imgs");
@@ -69,12 +68,11 @@ fn bench_reports_timings_and_forces_the_generated_length() {
     }
     tk::build(&["lmmrotate-model-florence2-tch"]);
     let dir = tempfile::tempdir().unwrap();
-    let tokenizer = tk::workspace_root().join("plugins/model-florence2-tch/tests/golden/tokenizer");
     let reg = tk::write_registry(
         dir.path(),
         &format!(
-            "[[plugin]]\nkind = \"model\"\nname = \"florence2\"\nlib = \"lmmrotate_model_florence2_tch\"\nconfig = {{ variant = \"tiny\", tokenizer = {:?}, image_size = 64, max_text_len = 64, device = \"cpu\" }}\n",
-            tokenizer.display().to_string()
+            "[[plugin]]\nkind = \"model\"\nname = \"florence2\"\nlib = \"lmmrotate_model_florence2_tch\"\nconfig = {}\n",
+            tk::tiny_florence2_config(64, 64)
         ),
     );
     let run = |args: &[&str]| -> serde_json::Value {

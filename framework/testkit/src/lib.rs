@@ -82,3 +82,13 @@ pub fn assert_golden(path: &Path, actual: &str) {
         );
     }
 }
+
+/// The config of a tiny random-initialised Florence-2 with the test tokenizer on CPU, as an
+/// inline TOML table for a `[[plugin]]` entry (end-to-end tests of the real model plugin).
+pub fn tiny_florence2_config(image_size: u32, max_text_len: u32) -> String {
+    let tokenizer = workspace_root().join("plugins/model-florence2-tch/tests/golden/tokenizer");
+    format!(
+        "{{ variant = \"tiny\", tokenizer = {:?}, image_size = {image_size}, max_text_len = {max_text_len}, device = \"cpu\" }}",
+        tokenizer.display().to_string()
+    )
+}
