@@ -124,4 +124,29 @@ fn synth_train_kill_resume_eval() {
     for k in ["map_nc_11points", "map_nc_area", "mf1", "mf1_no_background", "per_class"] {
         assert!(m.get(k).is_some(), "metrics.json lacks {k}: {m}");
     }
+    // Scoring again from the saved responses, with pictures: ground truth | prediction.
+    let mut args = eval_args.to_vec();
+    args.extend(["--metrics-only", "--vis"]);
+    ok(cmd(dir, &reg, &args).output().unwrap());
+    let pics = std::fs::read_dir(dir.join("ev/vis")).unwrap().count();
+    assert_eq!(pics, 6);
+    let first = std::fs::read_dir(dir.join("ev/vis")).unwrap().next().unwrap().unwrap().path();
+    let img = image::open(first).unwrap();
+    assert_eq!(img.width(), 2 * 64 + 16, "two 64 px panels and the gap");
+
+    // A test split without annotations, cut into patches: not scored, a DOTA Task1 submission instead.
+    ok(cmd(dir, &reg, &["data", "split", "--img-dir", "synth/images", "--out", "patches", "--sizes", "32", "--gaps", "8"]).output().unwrap());
+    std::fs::create_dir_all(dir.join("unlabelled")).unwrap();
+    std::fs::rename(dir.join("patches/images"), dir.join("unlabelled/images")).unwrap();
+    let out = ok(cmd(
+        dir,
+        &reg,
+        &["eval", "--checkpoint", "run", "--dataset", "synthetic", "--dataset-root", "unlabelled", "--out", "ev_test", "--batch-size", "4", "--max-new-tokens", "16"],
+    )
+    .output()
+    .unwrap());
+    assert!(out.contains("not scored"), "{out}");
+    let task1: Vec<String> = std::fs::read_dir(dir.join("ev_test/Task1")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(task1.len(), 6, "one Task1_<class>.txt per class: {task1:?}");
+    assert!(!dir.join("ev_test/metrics.json").exists());
 }

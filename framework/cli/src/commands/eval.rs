@@ -9,7 +9,8 @@ use lmmrotate_core::{
     eval::{self, EvalFiles, GenerateConfig},
 };
 use lmmrotate_datatools::pyrandom::PyRandom;
-use lmmrotate_metrics::EvalOptions;
+use lmmrotate_core::{images, vis};
+use lmmrotate_metrics::{merge_patches, task1, write_task1, ClassIndex, EvalOptions, PredImage};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -50,6 +51,13 @@ pub struct Args {
     /// Mean ± sd of mAP_nc over this many random orders of tied detections.
     #[arg(long, default_value_t = 0)]
     tie_samples: usize,
+    /// Draw ground truth | prediction for the evaluated images into OUT/vis (upstream --vis).
+    #[arg(long)]
+    vis: bool,
+    /// Write a DOTA Task1 submission (patches merged, NMS 0.1) into OUT/Task1; the default for
+    /// splits without annotations (test sets), which are then not scored.
+    #[arg(long)]
+    task1: bool,
 }
 
 pub fn run(g: &Global, a: &Args) -> Result<Outcome> {
@@ -104,13 +112,51 @@ pub fn run(g: &Global, a: &Args) -> Result<Outcome> {
         bail!("{} of {} images have no response in {} (run without --metrics-only)", samples.len() - responses.len(), samples.len(), files.responses.display());
     }
     let (preds, dropped) = eval::decode_responses(&format, &responses, &classes)?;
+    if dropped > 0 {
+        println!("{dropped} response fragment(s) could not be read as boxes");
+    }
+    let names: Vec<String> = classes.names.iter().map(|s| s.to_string()).collect();
+    if a.vis {
+        draw(&out.join("vis"), &samples, &preds, &names)?;
+    }
+    let has_gt = samples.iter().any(|s| !s.objects.is_empty());
+    let patches = preds.iter().all(|p| task1::parse_patch_name(&p.id).is_some());
+    if (a.task1 || !has_gt) && !patches {
+        println!("no DOTA Task1 submission: it merges patches named {{image}}__{{size}}__{{x}}___{{y}}, and these images are not");
+    } else if a.task1 || !has_gt {
+        let index = ClassIndex::new(names.clone())?;
+        let merged = merge_patches(names.len(), &preds, task1::MERGE_NMS_IOU)?;
+        let written = write_task1(&out.join("Task1"), &index, &merged)?;
+        println!("DOTA Task1 submission: {} files in {}", written.len(), out.join("Task1").display());
+    }
+    if !has_gt {
+        println!("the split has no annotations: not scored");
+        return Ok(Outcome::Done);
+    }
     let report = eval::score(&samples, &preds, &classes, &EvalOptions { tie_samples: a.tie_samples, ..EvalOptions::default() })?;
     std::fs::write(&files.metrics_json, report.to_json()).with_context(|| format!("writing {}", files.metrics_json.display()))?;
     std::fs::write(&files.table_md, report.to_markdown()).with_context(|| format!("writing {}", files.table_md.display()))?;
     println!("{}", report.to_text());
-    if dropped > 0 {
-        println!("{dropped} response fragment(s) could not be read as boxes");
-    }
     println!("metrics: {}  table: {}", files.metrics_json.display(), files.table_md.display());
     Ok(Outcome::Done)
+}
+
+/// Ground truth | prediction pictures of the evaluated images, in parallel.
+fn draw(dir: &std::path::Path, samples: &[lmmrotate_abi::Sample], preds: &[PredImage], names: &[String]) -> Result<()> {
+    use rayon::prelude::*;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let by_id: std::collections::HashMap<&str, &PredImage> = preds.iter().map(|p| (p.id.as_str(), p)).collect();
+    samples.par_iter().try_for_each(|s| -> Result<()> {
+        let img = images::open_rgb(std::path::Path::new(s.image.path.as_str()))?;
+        let gt: Vec<vis::Object> =
+            s.objects.iter().map(|o| vis::Object { class: o.class_id as usize, quad: o.quad.pts, score: None }).collect();
+        let pred: Vec<vis::Object> = by_id
+            .get(s.image.id.as_str())
+            .map(|p| p.detections.iter().map(|d| vis::Object { class: d.class, quad: d.quad, score: d.score }).collect())
+            .unwrap_or_default();
+        let path = dir.join(format!("{}.png", s.image.id));
+        vis::side_by_side(&img, names, &gt, &pred).save(&path).with_context(|| format!("writing {}", path.display()))
+    })?;
+    println!("pictures: {}", dir.display());
+    Ok(())
 }
