@@ -72,6 +72,49 @@ pub fn native_to_original(k: &str) -> Option<String> {
     })
 }
 
+/// Maps an original key to the transformers-native one (the inverse of [`native_to_original`]);
+/// `None` for keys the native model does not have (`final_logits_bias`, assumed zero there).
+pub fn original_to_native(k: &str) -> Option<String> {
+    if k == "language_model.final_logits_bias" {
+        return None;
+    }
+    if let Some(rest) = k.strip_prefix("language_model.model.") {
+        return Some(format!("model.language_model.{rest}"));
+    }
+    if k == "language_model.lm_head.weight" {
+        return Some("lm_head.weight".into());
+    }
+    if k == "image_projection" {
+        return Some("model.multi_modal_projector.image_projection.weight".into());
+    }
+    for p in ["image_proj_norm.", "visual_temporal_embed."] {
+        if k.starts_with(p) {
+            return Some(format!("model.multi_modal_projector.{k}"));
+        }
+    }
+    if let Some(rest) = k.strip_prefix("image_pos_embed.") {
+        return Some(format!("model.multi_modal_projector.image_position_embed.{rest}"));
+    }
+    let parts: Vec<&str> = k.split('.').collect();
+    if parts.len() >= 2 && parts[0] == "vision_tower" && parts[1] == "convs" {
+        return Some(format!("model.{}", k.replacen(".proj.", ".conv.", 1)));
+    }
+    if parts.len() < 7 || parts[1] != "blocks" {
+        return Some(format!("model.{k}"));
+    }
+    let head = parts[..5].join(".");
+    let tail = parts[parts.len() - 1];
+    let native = match (parts[5], parts[6]) {
+        (n @ ("conv1" | "conv2"), _) => format!("{head}.{n}.{tail}"),
+        ("window_attn" | "channel_attn", "norm") => format!("{head}.norm1.{tail}"),
+        (a @ ("window_attn" | "channel_attn"), "fn") => format!("{head}.{a}.{}.{tail}", parts[7]),
+        ("ffn", "norm") => format!("{head}.norm2.{tail}"),
+        ("ffn", "fn") => format!("{head}.ffn.{}.{tail}", parts[8]),
+        _ => k.to_string(),
+    };
+    Some(format!("model.{native}"))
+}
+
 /// Reads a weights file into original-layout names (CPU tensors, as stored).
 pub fn read(path: &Path) -> Result<BTreeMap<String, Tensor>, PluginError> {
     let file = weights_file(path)?;
@@ -163,11 +206,33 @@ pub fn copy_into(vs: &nn::VarStore, weights: &BTreeMap<String, Tensor>, source: 
     }
 }
 
-/// Writes the variables of `vs` as `model.safetensors` with the original key names.
-pub fn save(vs: &nn::VarStore, dir: &Path) -> Result<(), PluginError> {
+/// Key layout of saved weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// microsoft's keys, as the original remote code and LMMRotate load them.
+    #[default]
+    Original,
+    /// transformers' native `Florence2ForConditionalGeneration` (transformers ≥ 4.56).
+    Native,
+}
+
+/// Writes the variables of `vs` as `model.safetensors` in `layout`.
+pub fn save(vs: &nn::VarStore, dir: &Path, layout: Layout) -> Result<(), PluginError> {
     let vars = vs.variables();
-    let mut named: Vec<(String, Tensor)> =
-        vars.into_iter().map(|(k, v)| (k, v.detach().to_device(tch::Device::Cpu).contiguous())).collect();
+    let mut named: Vec<(String, Tensor)> = vars
+        .into_iter()
+        .filter_map(|(k, v)| {
+            let v = v.detach().to_device(tch::Device::Cpu).contiguous();
+            match layout {
+                Layout::Original => Some((k, v)),
+                Layout::Native => {
+                    let nk = original_to_native(&k)?;
+                    Some((nk, if k == "image_projection" { v.tr().contiguous() } else { v }))
+                }
+            }
+        })
+        .collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
     let file = dir.join("model.safetensors");
     Tensor::write_safetensors(&named, &file)
@@ -211,6 +276,12 @@ mod tests {
         ];
         for (native, original) in cases {
             assert_eq!(native_to_original(native).as_deref(), original, "{native}");
+            // And back, for every key the native model has.
+            if let Some(o) = original {
+                if native != "model.language_model.encoder.embed_tokens.weight" {
+                    assert_eq!(original_to_native(o).as_deref(), Some(native), "{o}");
+                }
+            }
         }
     }
 }

@@ -183,6 +183,45 @@ impl Florence2Config {
         Ok(Self { vision, text, projection_dim })
     }
 
+    /// Fills in the generation settings of a `generation_config.json` (transformers 5 keeps
+    /// `forced_bos_token_id`, `no_repeat_ngram_size`, ... there rather than in config.json).
+    pub fn apply_generation_config(&mut self, g: &Value) {
+        let t = &mut self.text;
+        let int = |k: &str| g.get(k).and_then(Value::as_i64);
+        if let Some(v) = int("decoder_start_token_id") {
+            t.decoder_start_token_id = v;
+        }
+        if let Some(v) = int("forced_bos_token_id") {
+            t.forced_bos_token_id = Some(v);
+        }
+        if let Some(v) = int("forced_eos_token_id") {
+            t.forced_eos_token_id = Some(v);
+        }
+        if let Some(v) = int("no_repeat_ngram_size") {
+            t.no_repeat_ngram_size = v;
+        }
+        if let Some(v) = int("num_beams") {
+            t.num_beams = v;
+        }
+        if let Some(v) = int("eos_token_id") {
+            t.eos_token_id = v;
+        }
+        if let Some(v) = int("pad_token_id") {
+            t.pad_token_id = v;
+        }
+    }
+
+    /// The `generation_config.json` written next to saved weights (LMMRotate's settings).
+    pub fn generation_json(&self) -> Value {
+        let t = &self.text;
+        serde_json::json!({
+            "bos_token_id": t.bos_token_id, "eos_token_id": t.eos_token_id, "pad_token_id": t.pad_token_id,
+            "decoder_start_token_id": t.decoder_start_token_id,
+            "forced_bos_token_id": t.forced_bos_token_id, "forced_eos_token_id": t.forced_eos_token_id,
+            "no_repeat_ngram_size": t.no_repeat_ngram_size, "num_beams": t.num_beams, "early_stopping": true,
+        })
+    }
+
     /// The config in the original microsoft layout, as written next to saved weights.
     pub fn to_hf_json(&self) -> Value {
         let v = &self.vision;
@@ -221,6 +260,45 @@ impl Florence2Config {
                 "forced_bos_token_id": t.forced_bos_token_id, "forced_eos_token_id": t.forced_eos_token_id,
                 "no_repeat_ngram_size": t.no_repeat_ngram_size, "num_beams": t.num_beams, "early_stopping": true,
                 "is_encoder_decoder": true,
+            },
+        })
+    }
+
+    /// The config in transformers' native layout (`florence_vision` + `bart`), as written next to
+    /// native-layout weights. `image_token_id` is the first id after the vocabulary: the native
+    /// model only uses it to place image features given by its processor.
+    pub fn to_native_json(&self) -> Value {
+        let v = &self.vision;
+        let t = &self.text;
+        serde_json::json!({
+            "architectures": ["Florence2ForConditionalGeneration"],
+            "model_type": "florence2",
+            "image_token_id": t.vocab_size,
+            "is_encoder_decoder": true,
+            "tie_word_embeddings": true,
+            "vision_config": {
+                "model_type": "florence_vision",
+                "in_channels": 3, "embed_dim": v.dim_embed, "num_heads": v.num_heads, "num_groups": v.num_groups,
+                "depths": v.depths, "patch_size": v.patch_size, "patch_stride": v.patch_stride,
+                "patch_padding": v.patch_padding, "patch_prenorm": v.patch_prenorm, "window_size": v.window_size,
+                "drop_path_rate": v.drop_path_rate, "mlp_ratio": v.mlp_ratio, "qkv_bias": true,
+                "activation_function": "gelu", "projection_dim": self.projection_dim,
+                "max_temporal_embeddings": v.max_temporal_embeddings, "max_position_embeddings": v.max_pos_embeddings,
+            },
+            "text_config": {
+                "model_type": "bart",
+                "vocab_size": t.vocab_size, "d_model": t.d_model,
+                "encoder_layers": t.encoder_layers, "decoder_layers": t.decoder_layers,
+                "encoder_attention_heads": t.encoder_attention_heads, "decoder_attention_heads": t.decoder_attention_heads,
+                "encoder_ffn_dim": t.encoder_ffn_dim, "decoder_ffn_dim": t.decoder_ffn_dim,
+                "max_position_embeddings": t.max_position_embeddings,
+                "dropout": t.dropout, "attention_dropout": t.attention_dropout, "activation_dropout": t.activation_dropout,
+                "activation_function": "gelu", "scale_embedding": t.scale_embedding,
+                "pad_token_id": t.pad_token_id, "bos_token_id": t.bos_token_id, "eos_token_id": t.eos_token_id,
+                "decoder_start_token_id": t.decoder_start_token_id,
+                "forced_bos_token_id": t.forced_bos_token_id, "forced_eos_token_id": t.forced_eos_token_id,
+                "no_repeat_ngram_size": t.no_repeat_ngram_size, "num_beams": t.num_beams,
+                "is_encoder_decoder": true, "tie_word_embeddings": true,
             },
         })
     }
@@ -366,6 +444,10 @@ pub struct PluginConfig {
     /// Log the time of each phase of a training step (synchronising the device between phases).
     #[serde(default)]
     pub profile: bool,
+    /// Key layout of saved checkpoints: `original` (microsoft's, default) or `native`
+    /// (transformers' `Florence2ForConditionalGeneration`).
+    #[serde(default)]
+    pub save_layout: crate::checkpoint::Layout,
 }
 
 fn default_image_size() -> u32 {
@@ -405,7 +487,19 @@ mod tests {
     fn round_trips_through_hf_json() {
         for c in [Florence2Config::base(), Florence2Config::large(), Florence2Config::micro(), Florence2Config::tiny()] {
             assert_eq!(Florence2Config::from_hf_json(&c.to_hf_json()).unwrap(), c);
+            assert_eq!(Florence2Config::from_hf_json(&c.to_native_json()).unwrap(), c);
         }
+    }
+
+    #[test]
+    fn generation_config_fills_what_transformers_5_moved_out_of_config_json() {
+        let mut c = Florence2Config::tiny();
+        c.text.forced_bos_token_id = None;
+        c.text.no_repeat_ngram_size = 0;
+        c.apply_generation_config(&serde_json::json!({"forced_bos_token_id": 0, "no_repeat_ngram_size": 3, "num_beams": 3}));
+        assert_eq!((c.text.forced_bos_token_id, c.text.no_repeat_ngram_size, c.text.num_beams), (Some(0), 3, 3));
+        let g = c.generation_json();
+        assert_eq!((g["forced_bos_token_id"].as_i64(), g["decoder_start_token_id"].as_i64()), (Some(0), Some(2)));
     }
 
     #[test]

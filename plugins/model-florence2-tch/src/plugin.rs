@@ -52,7 +52,14 @@ impl Florence2Plugin {
                 let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
                     PluginError::new(ErrorKind::PARSE, format!("{}: line {}: {e}", cfg_file.display(), e.line()))
                 })?;
-                let arch = Florence2Config::from_hf_json(&json).map_err(|e| e.context(cfg_file.display().to_string()))?;
+                let mut arch = Florence2Config::from_hf_json(&json).map_err(|e| e.context(cfg_file.display().to_string()))?;
+                let gen_file = dir.join("generation_config.json");
+                if let Ok(text) = std::fs::read_to_string(&gen_file) {
+                    let g: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+                        PluginError::new(ErrorKind::PARSE, format!("{}: line {}: {e}", gen_file.display(), e.line()))
+                    })?;
+                    arch.apply_generation_config(&g);
+                }
                 let w = checkpoint::read(&dir)?;
                 (arch, Some((dir.clone(), w)), cfg.tokenizer.clone().map(PathBuf::from).unwrap_or(dir))
             }
@@ -278,9 +285,15 @@ impl ModelPlugin for Florence2Plugin {
     fn save(&mut self, dir: &str) -> Result<(), PluginError> {
         let dir = Path::new(dir);
         std::fs::create_dir_all(dir).map_err(|e| ioerr(dir, e))?;
-        checkpoint::save(&self.vs, dir)?;
-        let cfg_json = serde_json::to_string_pretty(&self.model.cfg.to_hf_json()).expect("json");
+        checkpoint::save(&self.vs, dir, self.cfg.save_layout)?;
+        let cfg = match self.cfg.save_layout {
+            checkpoint::Layout::Original => self.model.cfg.to_hf_json(),
+            checkpoint::Layout::Native => self.model.cfg.to_native_json(),
+        };
+        let cfg_json = serde_json::to_string_pretty(&cfg).expect("json");
         std::fs::write(dir.join("config.json"), cfg_json).map_err(|e| ioerr(&dir.join("config.json"), e))?;
+        let gen_json = serde_json::to_string_pretty(&self.model.cfg.generation_json()).expect("json");
+        std::fs::write(dir.join("generation_config.json"), gen_json).map_err(|e| ioerr(&dir.join("generation_config.json"), e))?;
         self.tokenizer.save(dir)?;
         let size = self.cfg.image_size;
         let pre = serde_json::json!({

@@ -160,3 +160,25 @@ fn bad_configs_are_clear_errors() {
     assert!(e(serde_json::json!({"checkpoint": "/nonexistent/dir"})).contains("/nonexistent/dir/config.json"));
     assert!(e(serde_json::json!({"variant": "huge", "tokenizer": golden("tokenizer")})).contains("unknown variant `huge`"));
 }
+
+#[test]
+fn native_layout_save_loads_back_with_the_same_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = plugin(serde_json::json!({"save_layout": "native"}));
+    a.train_step(&batch(), step(1e-3)).unwrap();
+    a.save(dir.path().to_str().unwrap()).unwrap();
+    let names: Vec<String> = tch::Tensor::read_safetensors(dir.path().join("model.safetensors"))
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert!(names.iter().all(|k| k.starts_with("model.") || k == "lm_head.weight"), "{names:?}");
+    assert!(names.contains(&"model.multi_modal_projector.image_projection.weight".to_string()));
+    let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["vision_config"]["model_type"], "florence_vision");
+    let gen = GenBatch { images: images().into(), prompts: vec![RString::from("<ROD>"); 2].into() };
+    let opts = GenOptions { max_new_tokens: 10, ..GenOptions::default() };
+    let before = a.generate(&gen, &opts).unwrap();
+    let mut b = plugin(serde_json::json!({"checkpoint": dir.path(), "variant": null, "tokenizer": null}));
+    assert_eq!(b.generate(&gen, &opts).unwrap(), before);
+}
