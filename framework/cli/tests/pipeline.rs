@@ -134,6 +134,14 @@ fn synth_train_kill_resume_eval() {
     let img = image::open(first).unwrap();
     assert_eq!(img.width(), 2 * 64 + 16, "two 64 px panels and the gap");
 
+    // Every kept checkpoint of the run, each scored into its own folder.
+    let mut args = eval_args.to_vec();
+    args.extend(["--eval_intermediate_checkpoints", "--clip_num", "2"]);
+    ok(cmd(dir, &reg, &args).output().unwrap());
+    for step in [75, 80] {
+        assert!(run.join(format!("checkpoint-{step}/eval_synthetic/metrics.json")).is_file(), "checkpoint-{step} not evaluated");
+    }
+
     // A test split without annotations, cut into patches: not scored, a DOTA Task1 submission instead.
     ok(cmd(dir, &reg, &["data", "split", "--img-dir", "synth/images", "--out", "patches", "--sizes", "32", "--gaps", "8"]).output().unwrap());
     std::fs::create_dir_all(dir.join("unlabelled")).unwrap();

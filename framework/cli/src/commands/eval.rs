@@ -58,6 +58,10 @@ pub struct Args {
     /// splits without annotations (test sets), which are then not scored.
     #[arg(long)]
     task1: bool,
+    /// Also evaluate every `checkpoint-N` folder inside --checkpoint, each into its own
+    /// `eval_<dataset>` folder (upstream --eval_intermediate_checkpoints).
+    #[arg(long = "eval_intermediate_checkpoints", alias = "eval-intermediate-checkpoints", requires = "checkpoint")]
+    eval_intermediate_checkpoints: bool,
 }
 
 pub fn run(g: &Global, a: &Args) -> Result<Outcome> {
@@ -86,11 +90,50 @@ pub fn run(g: &Global, a: &Args) -> Result<Outcome> {
         (None, Some(c)) => c.join(format!("eval_{}", a.dataset)),
         (None, None) => bail!("give --out DIR (or --checkpoint, whose eval_<dataset> folder is used)"),
     };
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    let files = EvalFiles::in_dir(&out);
+    let mut runs = vec![(a.model.checkpoint.clone(), out)];
+    if a.eval_intermediate_checkpoints {
+        let root = a.model.checkpoint.clone().expect("clap requires --checkpoint");
+        let mut inner: Vec<(u64, PathBuf)> = std::fs::read_dir(&root)
+            .with_context(|| format!("reading {}", root.display()))?
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let step = e.file_name().to_string_lossy().strip_prefix("checkpoint-")?.parse().ok()?;
+                Some((step, e.path()))
+            })
+            .collect();
+        inner.sort();
+        runs.extend(inner.into_iter().map(|(_, p)| {
+            let o = p.join(format!("eval_{}", a.dataset));
+            (Some(p), o)
+        }));
+    }
+    let prompt = format.prompt()?.task.to_string();
+    for (checkpoint, out) in &runs {
+        if runs.len() > 1 {
+            println!("== {}", checkpoint.as_ref().map_or("(registry model)".into(), |c| c.display().to_string()));
+        }
+        evaluate_checkpoint(a, &plugins, &format, &prompt, &samples, &classes, checkpoint.as_deref(), out)?;
+    }
+    Ok(Outcome::Done)
+}
+
+/// Generation (unless --metrics-only), decoding, pictures, Task1 and scores for one checkpoint.
+#[allow(clippy::too_many_arguments)]
+fn evaluate_checkpoint(
+    a: &Args,
+    plugins: &lmmrotate_core::Plugins,
+    format: &lmmrotate_core::Format,
+    prompt: &str,
+    samples: &[lmmrotate_abi::Sample],
+    classes: &lmmrotate_abi::ClassTable,
+    checkpoint: Option<&std::path::Path>,
+    out: &std::path::Path,
+) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let files = EvalFiles::in_dir(out);
 
     if !a.metrics_only {
-        let mut model = plugins.model(&a.model.model, &a.model.overrides(None, serde_json::Map::new())?)?;
+        let mut model = plugins.model(&a.model.model, &a.model.overrides(checkpoint, serde_json::Map::new())?)?;
         let cfg = GenerateConfig {
             batch_size: a.batch_size,
             options: GenOptions {
@@ -99,9 +142,9 @@ pub fn run(g: &Global, a: &Args) -> Result<Outcome> {
                 no_repeat_ngram_size: a.no_repeat_ngram_size,
                 ..GenOptions::default()
             },
-            prompt: format.prompt()?.task.to_string(),
+            prompt: prompt.to_string(),
         };
-        let n = eval::generate_responses(&mut model, &samples, &files.responses, &cfg, plugins.host())?;
+        let n = eval::generate_responses(&mut model, samples, &files.responses, &cfg, plugins.host())?;
         println!("{n} new response(s) in {}", files.responses.display());
     }
 
@@ -111,13 +154,13 @@ pub fn run(g: &Global, a: &Args) -> Result<Outcome> {
     if responses.len() < samples.len() {
         bail!("{} of {} images have no response in {} (run without --metrics-only)", samples.len() - responses.len(), samples.len(), files.responses.display());
     }
-    let (preds, dropped) = eval::decode_responses(&format, &responses, &classes)?;
+    let (preds, dropped) = eval::decode_responses(format, &responses, classes)?;
     if dropped > 0 {
         println!("{dropped} response fragment(s) could not be read as boxes");
     }
     let names: Vec<String> = classes.names.iter().map(|s| s.to_string()).collect();
     if a.vis {
-        draw(&out.join("vis"), &samples, &preds, &names)?;
+        draw(&out.join("vis"), samples, &preds, &names)?;
     }
     let has_gt = samples.iter().any(|s| !s.objects.is_empty());
     let patches = preds.iter().all(|p| task1::parse_patch_name(&p.id).is_some());
@@ -131,14 +174,14 @@ pub fn run(g: &Global, a: &Args) -> Result<Outcome> {
     }
     if !has_gt {
         println!("the split has no annotations: not scored");
-        return Ok(Outcome::Done);
+        return Ok(());
     }
-    let report = eval::score(&samples, &preds, &classes, &EvalOptions { tie_samples: a.tie_samples, ..EvalOptions::default() })?;
+    let report = eval::score(samples, &preds, classes, &EvalOptions { tie_samples: a.tie_samples, ..EvalOptions::default() })?;
     std::fs::write(&files.metrics_json, report.to_json()).with_context(|| format!("writing {}", files.metrics_json.display()))?;
     std::fs::write(&files.table_md, report.to_markdown()).with_context(|| format!("writing {}", files.table_md.display()))?;
     println!("{}", report.to_text());
     println!("metrics: {}  table: {}", files.metrics_json.display(), files.table_md.display());
-    Ok(Outcome::Done)
+    Ok(())
 }
 
 /// Ground truth | prediction pictures of the evaluated images, in parallel.
