@@ -222,21 +222,28 @@ impl ModelPlugin for Florence2Plugin {
         if !loss_value.is_finite() {
             return Err(PluginError::new(ErrorKind::BACKEND, format!("non-finite loss ({loss_value}); nothing was updated")));
         }
-        (loss * control.loss_weight as f64).backward();
+        let scale = self.optimizer.as_ref().map_or(1.0, |o| o.loss_scale());
+        (loss * (control.loss_weight as f64 * scale)).backward();
         phases.mark("backward");
         let target_tokens = labels.iter().map(|l| l.len() as u64).sum();
         let mut grad_norm = ROption::RNone;
+        let mut skipped = false;
         if control.apply_update {
             let opt = self.optimizer.as_mut().expect("configured above");
-            let norm = opt.step(control.lr)?;
+            match opt.step(control.lr)? {
+                Some(norm) => grad_norm = ROption::RSome(norm),
+                None => {
+                    skipped = true;
+                    self.host.warn(format!("fp16 gradients overflowed: update skipped, loss scale now {}", opt.loss_scale()));
+                }
+            }
             opt.zero_grad();
-            grad_norm = ROption::RSome(norm);
         }
         phases.mark("optimizer");
         if let Some(line) = phases.report() {
             self.host.info(line);
         }
-        Ok(TrainStats { loss: loss_value, target_tokens, truncated, grad_norm, skipped: false })
+        Ok(TrainStats { loss: loss_value, target_tokens, truncated, grad_norm, skipped })
     }
 
     fn generate(&mut self, batch: &GenBatch, options: &GenOptions) -> Result<Vec<Generation>, PluginError> {

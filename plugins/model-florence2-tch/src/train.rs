@@ -79,6 +79,25 @@ pub struct AdamW {
     pub opts: TrainOptions,
     /// Ranges of the flat buffer whose gradient is zeroed (old position-table rows).
     frozen: Vec<(i64, i64)>,
+    /// Dynamic loss scaling, for fp16 variables.
+    pub scaler: Option<LossScaler>,
+}
+
+/// fp16 dynamic loss scaling as DeepSpeed's / torch's GradScaler: the loss is multiplied by
+/// `scale` before the backward pass; an update whose gradients are not finite is skipped and the
+/// scale halved; after `growth_interval` good updates it doubles. Starts at 2^16 (DeepSpeed's
+/// `initial_scale_power 16` in LMMRotate's zero2.json).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LossScaler {
+    pub scale: f64,
+    pub good_steps: u64,
+    pub growth_interval: u64,
+}
+
+impl Default for LossScaler {
+    fn default() -> Self {
+        Self { scale: 65536.0, good_steps: 0, growth_interval: 1000 }
+    }
 }
 
 impl AdamW {
@@ -124,7 +143,8 @@ impl AdamW {
         }
         let m = Tensor::zeros_like(&master);
         let v = Tensor::zeros_like(&master);
-        Self { names, params, spans, flat, master, m, v, step: 0, opts, frozen }
+        let scaler = (kind == Kind::Half).then(LossScaler::default);
+        Self { names, params, spans, flat, master, m, v, step: 0, opts, frozen, scaler }
     }
 
     /// Number of trained parameters.
@@ -149,19 +169,39 @@ impl AdamW {
         Tensor::cat(&parts, 0).to_kind(Kind::Float)
     }
 
-    /// One update with learning rate `lr`; returns the gradient norm before clipping.
-    pub fn step(&mut self, lr: f64) -> Result<f64, PluginError> {
+    /// The factor the loss is multiplied by before the backward pass (1 without loss scaling).
+    pub fn loss_scale(&self) -> f64 {
+        self.scaler.as_ref().map_or(1.0, |s| s.scale)
+    }
+
+    /// One update with learning rate `lr`; returns the gradient norm before clipping, or `None`
+    /// when fp16 loss scaling skipped the update (non-finite gradients; the scale is halved).
+    pub fn step(&mut self, lr: f64) -> Result<Option<f64>, PluginError> {
         if self.params.is_empty() {
-            return Ok(0.0);
+            return Ok(Some(0.0));
         }
         tch::no_grad(|| {
             let mut g = self.flat_grad();
+            if let Some(s) = &self.scaler {
+                g /= s.scale;
+            }
             for &(o, n) in &self.frozen {
                 let _ = g.narrow(0, o, n).zero_();
             }
             let norm = g.norm().double_value(&[]);
             if !norm.is_finite() {
+                if let Some(s) = &mut self.scaler {
+                    s.scale = (s.scale / 2.0).max(1.0);
+                    s.good_steps = 0;
+                    return Ok(None);
+                }
                 return Err(PluginError::new(ErrorKind::BACKEND, format!("non-finite gradient norm ({norm}) at step {}", self.step + 1)));
+            }
+            if let Some(s) = &mut self.scaler {
+                s.good_steps += 1;
+                if s.good_steps % s.growth_interval == 0 {
+                    s.scale *= 2.0;
+                }
             }
             if let Some(max) = self.opts.max_grad_norm {
                 if norm > max {
@@ -182,7 +222,7 @@ impl AdamW {
             if self.flat.kind() != Kind::Float {
                 let _ = self.flat.copy_(&self.master);
             }
-            Ok(norm)
+            Ok(Some(norm))
         })
     }
 
@@ -205,7 +245,10 @@ impl AdamW {
         }
         let file = dir.join("optimizer.safetensors");
         Tensor::write_safetensors(&named, &file).map_err(|e| PluginError::new(ErrorKind::IO, format!("{}: {e}", file.display())))?;
-        let meta = serde_json::json!({"step": self.step, "optimizer": "adamw"});
+        let meta = serde_json::json!({
+            "step": self.step, "optimizer": "adamw",
+            "loss_scale": self.scaler.as_ref().map(|s| s.scale), "good_steps": self.scaler.as_ref().map(|s| s.good_steps),
+        });
         let file = dir.join("optimizer.json");
         std::fs::write(&file, meta.to_string()).map_err(|e| PluginError::new(ErrorKind::IO, format!("{}: {e}", file.display())))
     }
@@ -248,6 +291,10 @@ impl AdamW {
             .and_then(|s| serde_json::from_str(&s).ok())
             .ok_or_else(|| PluginError::new(ErrorKind::PARSE, format!("{}: unreadable", meta_file.display())))?;
         self.step = meta["step"].as_i64().unwrap_or(0);
+        if let (Some(s), Some(scale)) = (&mut self.scaler, meta["loss_scale"].as_f64()) {
+            s.scale = scale;
+            s.good_steps = meta["good_steps"].as_u64().unwrap_or(0);
+        }
         Ok(())
     }
 }
@@ -267,7 +314,7 @@ mod tests {
         let mut opt = AdamW::new(&vs, TrainOptions::from_json("{}").unwrap(), None);
         let loss = (vs.variables()["w"].to_kind(Kind::Float) * Tensor::from_slice(&[0.5f32, -2.0, 0.0])).sum(Kind::Float);
         loss.backward();
-        let norm = opt.step(0.1).unwrap();
+        let norm = opt.step(0.1).unwrap().unwrap();
         assert!((norm - (0.25f64 + 4.0).sqrt()).abs() < 1e-6, "{norm}");
         let mut out: Vec<f32> = Vec::try_from(vs.variables()["w"].to_kind(Kind::Float)).unwrap();
         out.extend(Vec::<f32>::try_from(vs.variables()["u"].to_kind(Kind::Float)).unwrap());
@@ -283,6 +330,28 @@ mod tests {
         for (a, b) in w.iter().zip(want) {
             assert!((a - b).abs() < 1e-6, "{w:?}");
         }
+    }
+
+    #[test]
+    fn fp16_loss_scaling_skips_overflowing_updates_and_halves_the_scale() {
+        let mut vs = nn::VarStore::new(Device::Cpu);
+        let _ = vs.root().var_copy("w", &Tensor::from_slice(&[1.0f32, 2.0]));
+        vs.set_kind(Kind::Half);
+        let mut opt = AdamW::new(&vs, TrainOptions::from_json("{}").unwrap(), None);
+        assert_eq!(opt.loss_scale(), 65536.0);
+        // 65536 · 1e4 overflows fp16 (max 65504): the update is skipped, the weights stay.
+        let w = vs.variables()["w"].shallow_clone();
+        (w.to_kind(Kind::Float).sum(Kind::Float) * 1e4 * opt.loss_scale()).to_kind(Kind::Half).backward();
+        assert_eq!(opt.step(0.1).unwrap(), None);
+        assert_eq!(opt.loss_scale(), 32768.0);
+        assert_eq!(Vec::<f32>::try_from(w.to_kind(Kind::Float)).unwrap(), vec![1.0, 2.0]);
+        opt.zero_grad();
+        // A finite scaled gradient is unscaled before the update: each weight moves by lr.
+        (w.to_kind(Kind::Float).sum(Kind::Float) * opt.loss_scale()).backward();
+        let norm = opt.step(0.1).unwrap().unwrap();
+        assert!((norm - 2f64.sqrt()).abs() < 1e-3, "{norm}");
+        let after: Vec<f32> = Vec::try_from(w.to_kind(Kind::Float)).unwrap();
+        assert!((after[0] - 0.9).abs() < 1e-3 && (after[1] - 1.9).abs() < 2e-3, "{after:?}");
     }
 
     #[test]
