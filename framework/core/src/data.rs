@@ -22,17 +22,27 @@ pub struct Encoded {
     pub dropped_images: usize,
 }
 
+/// Objects with a difficulty above this are "ignored" ground truth (mmdet's `iscrowd`, kept by
+/// the COCO readers with difficulty 1000): evaluation neither matches nor penalises them, and
+/// training targets leave them out. DOTA's 0, 1 and 2 are all trained on, as upstream.
+pub const IGNORED_DIFFICULTY: u32 = 100;
+
 /// Target texts for every sample of `ds` through `format`.
 pub fn encode_dataset(ds: &Dataset, format: &Format, classes: &ClassTable) -> Result<Encoded> {
     let mut samples = Vec::new();
     let mut dropped_images = 0;
     for s in all_samples(ds)? {
-        match format.encode(s.objects.as_slice(), &s.image, classes)? {
+        match format.encode(&trained_objects(s.objects.as_slice()), &s.image, classes)? {
             Some(target) => samples.push(TrainSample { image: PathBuf::from(s.image.path.as_str()), target }),
             None => dropped_images += 1,
         }
     }
     Ok(Encoded { samples, dropped_images })
+}
+
+/// The objects a training target describes: all but the ignored ones.
+pub fn trained_objects(objects: &[lmmrotate_abi::Object]) -> Vec<lmmrotate_abi::Object> {
+    objects.iter().copied().filter(|o| o.difficulty <= IGNORED_DIFFICULTY).collect()
 }
 
 #[derive(serde::Deserialize)]
@@ -60,6 +70,13 @@ pub use lmmrotate_datatools::DatasetMode;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ignored_objects_are_not_trained_on() {
+        let o = |d| lmmrotate_abi::Object { quad: Default::default(), class_id: 0, difficulty: d };
+        let kept: Vec<u32> = trained_objects(&[o(0), o(1), o(2), o(1000)]).iter().map(|x| x.difficulty).collect();
+        assert_eq!(kept, vec![0, 1, 2]);
+    }
 
     #[test]
     fn sft_json_errors_name_the_line() {
