@@ -200,8 +200,10 @@ impl ModelPlugin for Florence2Plugin {
         let mut phases = Phases::new(self.cfg.profile, self.device);
         let t = &self.model.cfg.text;
         let (mut inputs, mut labels, mut truncated) = (Vec::new(), Vec::new(), 0u32);
-        for target in batch.targets.iter() {
-            let ids: Vec<i64> = self.tokenizer.encode(&format!("<s>{target}"), false)?.into_iter().map(i64::from).collect();
+        // Long targets (1,000+ tokens) cost milliseconds each: tokenise the batch in parallel.
+        let texts: Vec<String> = batch.targets.iter().map(|t| format!("<s>{t}")).collect();
+        for ids in self.tokenizer.encode_batch(texts, false)? {
+            let ids: Vec<i64> = ids.into_iter().map(i64::from).collect();
             let (i, l, cut) =
                 processor::targets(&ids, self.max_text_len() as usize, t.bos_token_id, t.eos_token_id, t.decoder_start_token_id);
             inputs.push(i);

@@ -131,6 +131,12 @@ impl FlorenceTokenizer {
         Ok(e.get_ids().to_vec())
     }
 
+    /// Ids of many texts, tokenised in parallel (the tokenizers library's batch encoding).
+    pub fn encode_batch(&self, texts: Vec<String>, special: bool) -> Result<Vec<Vec<u32>>, PluginError> {
+        let enc = self.inner.encode_batch(texts, special).map_err(|e| terr(format!("tokenising a batch: {e}")))?;
+        Ok(enc.into_iter().map(|e| e.get_ids().to_vec()).collect())
+    }
+
     /// Text of `ids` with special tokens kept (upstream decodes with skip_special_tokens=False).
     pub fn decode(&self, ids: &[u32]) -> Result<String, PluginError> {
         self.inner.decode(ids, false).map_err(|e| terr(format!("decoding ids: {e}")))
