@@ -245,23 +245,34 @@ impl Florence2Config {
                 "visual_temporal_embedding": {"type": "COSINE", "max_temporal_embeddings": v.max_temporal_embeddings},
                 "image_feature_source": ["spatial_avg_pool", "temporal_avg_pool"],
             },
-            "text_config": {
-                "model_type": "florence2_language",
-                "vocab_size": t.vocab_size, "d_model": t.d_model,
-                "encoder_layers": t.encoder_layers, "decoder_layers": t.decoder_layers,
-                "encoder_attention_heads": t.encoder_attention_heads, "decoder_attention_heads": t.decoder_attention_heads,
-                "encoder_ffn_dim": t.encoder_ffn_dim, "decoder_ffn_dim": t.decoder_ffn_dim,
-                "max_position_embeddings": t.max_position_embeddings,
-                "dropout": t.dropout, "attention_dropout": t.attention_dropout, "activation_dropout": t.activation_dropout,
-                "activation_function": "gelu", "scale_embedding": t.scale_embedding,
-                "add_final_layer_norm": false, "normalize_before": false, "init_std": 0.02,
-                "pad_token_id": t.pad_token_id, "bos_token_id": t.bos_token_id, "eos_token_id": t.eos_token_id,
-                "decoder_start_token_id": t.decoder_start_token_id,
-                "forced_bos_token_id": t.forced_bos_token_id, "forced_eos_token_id": t.forced_eos_token_id,
-                "no_repeat_ngram_size": t.no_repeat_ngram_size, "num_beams": t.num_beams, "early_stopping": true,
-                "is_encoder_decoder": true,
-            },
+            "text_config": self.text_json("florence2_language", serde_json::json!({
+                "add_final_layer_norm": false, "normalize_before": false, "init_std": 0.02, "early_stopping": true,
+            })),
         })
+    }
+
+    /// The BART fields of `text_config`, the same in both layouts, plus `extra`.
+    fn text_json(&self, model_type: &str, extra: Value) -> Value {
+        let t = &self.text;
+        let mut v = serde_json::json!({
+            "model_type": model_type,
+            "vocab_size": t.vocab_size, "d_model": t.d_model,
+            "encoder_layers": t.encoder_layers, "decoder_layers": t.decoder_layers,
+            "encoder_attention_heads": t.encoder_attention_heads, "decoder_attention_heads": t.decoder_attention_heads,
+            "encoder_ffn_dim": t.encoder_ffn_dim, "decoder_ffn_dim": t.decoder_ffn_dim,
+            "max_position_embeddings": t.max_position_embeddings,
+            "dropout": t.dropout, "attention_dropout": t.attention_dropout, "activation_dropout": t.activation_dropout,
+            "activation_function": "gelu", "scale_embedding": t.scale_embedding,
+            "pad_token_id": t.pad_token_id, "bos_token_id": t.bos_token_id, "eos_token_id": t.eos_token_id,
+            "decoder_start_token_id": t.decoder_start_token_id,
+            "forced_bos_token_id": t.forced_bos_token_id, "forced_eos_token_id": t.forced_eos_token_id,
+            "no_repeat_ngram_size": t.no_repeat_ngram_size, "num_beams": t.num_beams,
+            "is_encoder_decoder": true,
+        });
+        if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+            o.extend(e.clone());
+        }
+        v
     }
 
     /// The config in transformers' native layout (`florence_vision` + `bart`), as written next to
@@ -285,21 +296,7 @@ impl Florence2Config {
                 "activation_function": "gelu", "projection_dim": self.projection_dim,
                 "max_temporal_embeddings": v.max_temporal_embeddings, "max_position_embeddings": v.max_pos_embeddings,
             },
-            "text_config": {
-                "model_type": "bart",
-                "vocab_size": t.vocab_size, "d_model": t.d_model,
-                "encoder_layers": t.encoder_layers, "decoder_layers": t.decoder_layers,
-                "encoder_attention_heads": t.encoder_attention_heads, "decoder_attention_heads": t.decoder_attention_heads,
-                "encoder_ffn_dim": t.encoder_ffn_dim, "decoder_ffn_dim": t.decoder_ffn_dim,
-                "max_position_embeddings": t.max_position_embeddings,
-                "dropout": t.dropout, "attention_dropout": t.attention_dropout, "activation_dropout": t.activation_dropout,
-                "activation_function": "gelu", "scale_embedding": t.scale_embedding,
-                "pad_token_id": t.pad_token_id, "bos_token_id": t.bos_token_id, "eos_token_id": t.eos_token_id,
-                "decoder_start_token_id": t.decoder_start_token_id,
-                "forced_bos_token_id": t.forced_bos_token_id, "forced_eos_token_id": t.forced_eos_token_id,
-                "no_repeat_ngram_size": t.no_repeat_ngram_size, "num_beams": t.num_beams,
-                "is_encoder_decoder": true, "tie_word_embeddings": true,
-            },
+            "text_config": self.text_json("bart", serde_json::json!({"tie_word_embeddings": true})),
         })
     }
 
