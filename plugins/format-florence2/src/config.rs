@@ -1,31 +1,10 @@
 //! The entries' JSON config (`{}` = upstream behaviour); unknown keys are errors.
 
-use lmmrotate_abi::{ErrorKind, PluginError};
-use lmmrotate_florence2_text::{DecodeOptions, Dequantize, ParseOptions};
+use lmmrotate_abi::PluginError;
+pub use lmmrotate_florence2_text::config::{DequantizeMode, Quantize};
+use lmmrotate_florence2_text::{config, DecodeOptions, ParseOptions};
 use lmmrotate_geometry::quantize::Precision;
 use serde::Deserialize;
-
-/// Quantisation arithmetic of the encoder (upstream divides in the dtype of the COCO JSON).
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Quantize {
-    /// float32: matches upstream when the annotation JSON holds integer coordinates.
-    F32,
-    /// float64: matches upstream when it holds float coordinates (DOTA polygons as floats).
-    #[default]
-    F64,
-}
-
-/// De-quantisation arithmetic of the decoder.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DequantizeMode {
-    /// float32, as upstream.
-    #[default]
-    F32,
-    /// float64 rounded once to float32 (fix).
-    F64,
-}
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -43,35 +22,17 @@ pub struct Config {
 impl Config {
     /// Parses the config of entry `entry`; an empty string means `{}`.
     pub fn from_json(entry: &str, json: &str) -> Result<Self, PluginError> {
-        let json = if json.trim().is_empty() { "{}" } else { json };
-        let cfg: Config = serde_json::from_str(json)
-            .map_err(|e| PluginError::new(ErrorKind::INVALID_CONFIG, format!("format `{entry}` config: {e}")))?;
-        if let Some(c) = cfg.fuzzy_cutoff {
-            if !(0.0..=100.0).contains(&c) {
-                return Err(PluginError::new(
-                    ErrorKind::INVALID_CONFIG,
-                    format!("format `{entry}` config: key `fuzzy_cutoff` must be in [0, 100], got {c}"),
-                ));
-            }
-        }
-        Ok(cfg)
+        config::parse_config(entry, json, |c: &Config| c.fuzzy_cutoff)
     }
 
     pub fn precision(&self) -> Precision {
-        match self.quantize {
-            Quantize::F32 => Precision::F32,
-            Quantize::F64 => Precision::F64,
-        }
+        self.quantize.precision()
     }
 
     pub fn decode_options(&self) -> DecodeOptions {
         DecodeOptions {
             parse: ParseOptions { phrase_across_newline: self.phrase_across_newline },
-            dequantize: match self.dequantize {
-                DequantizeMode::F32 => Dequantize::F32,
-                DequantizeMode::F64 => Dequantize::F64,
-            },
-            fuzzy_cutoff: self.fuzzy_cutoff,
+            ..config::decode_options(self.dequantize, self.fuzzy_cutoff)
         }
     }
 }

@@ -2,6 +2,7 @@
 //! (`parse_description_with_polygons_from_text_and_spans`) and eval post-processing
 //! (`postprocess_parsed_answer`), reproduced exactly, quirks included, with opt-in fixes.
 
+pub mod config;
 pub mod decode;
 pub mod drops;
 pub mod encode;
