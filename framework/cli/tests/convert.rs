@@ -47,18 +47,12 @@ fn cases() -> Vec<Value> {
     v["cases"].as_array().unwrap().clone()
 }
 
-/// The PNG signature and IHDR chunk: all that the image size reader needs.
 fn png_header(w: u64, h: u64) -> Vec<u8> {
-    let mut v = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
-    v.extend((w as u32).to_be_bytes());
-    v.extend((h as u32).to_be_bytes());
-    v.extend([8, 2, 0, 0, 0]);
-    v
+    tk::png_header(w as u32, h as u32)
 }
 
 fn write(path: &Path, bytes: &[u8]) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, bytes).unwrap();
+    tk::write_file(path, bytes);
 }
 
 /// One annfile line per object: `x1 y1 ... x4 y4 class 0`.

@@ -92,3 +92,32 @@ pub fn tiny_florence2_config(image_size: u32, max_text_len: u32) -> String {
         tokenizer.display().to_string()
     )
 }
+
+/// The PNG signature and IHDR chunk of a `w` x `h` image: all that image-size readers (which
+/// read headers, not pixels) need, so fixtures stay a few bytes.
+pub fn png_header(w: u32, h: u32) -> Vec<u8> {
+    let mut v = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+    v.extend(w.to_be_bytes());
+    v.extend(h.to_be_bytes());
+    v.extend([8, 2, 0, 0, 0]);
+    v
+}
+
+/// Writes `bytes` to `path`, creating its folders.
+pub fn write_file(path: &Path, bytes: impl AsRef<[u8]>) {
+    std::fs::create_dir_all(path.parent().expect("a file path")).expect("create folders");
+    std::fs::write(path, bytes).expect("write file");
+}
+
+/// Opens dataset entry `entry` linked into the running test (a plugin's rlib), as the host would
+/// through the library, with `config` (e.g. a `serde_json::Value`) as its JSON.
+pub fn open_dataset(
+    entry: &str,
+    config: impl std::fmt::Display,
+    host: lmmrotate_abi::HostBox,
+) -> Result<lmmrotate_abi::DatasetBox, String> {
+    let e = lmmrotate_abi::plugin::find(lmmrotate_abi::PluginKind::Dataset, entry)
+        .unwrap_or_else(|| panic!("no dataset entry `{entry}` linked into this test"));
+    let lmmrotate_abi::Factory::Dataset(make) = &e.factory else { panic!("`{entry}` is not a dataset") };
+    make(&config.to_string(), host).map_err(|e| e.to_string())
+}

@@ -1,14 +1,12 @@
 //! The `dior` entry on the real mmrotate DIOR-R sample and on a small folder with bad files.
 
-use lmmrotate_abi::{DatasetBox, Factory, NullHost, PluginKind};
+use lmmrotate_abi::{DatasetBox, NullHost};
 use std::path::Path;
 
 use lmmrotate_dataset_dior as _;
 
 fn open(config: serde_json::Value) -> Result<DatasetBox, String> {
-    let e = lmmrotate_abi::plugin::find(PluginKind::Dataset, "dior").unwrap();
-    let Factory::Dataset(make) = &e.factory else { unreachable!() };
-    make(&config.to_string(), NullHost::boxed()).map_err(|e| e.to_string())
+    lmmrotate_testkit::open_dataset("dior", config, NullHost::boxed())
 }
 
 fn sample_root() -> std::path::PathBuf {

@@ -1,16 +1,14 @@
 //! The DOTA-style entries on small folders made here: well-formed data, every kind of bad input
 //! (with and without `skip_bad`), class inference, and a folder written by lmmrotate-synth.
 
-use lmmrotate_abi::{DatasetBox, Factory, NullHost, PluginKind};
+use lmmrotate_abi::{DatasetBox, NullHost};
 use std::path::Path;
 
 // Links the library so that its `inventory` entries are registered in this test binary.
 use lmmrotate_dataset_dota as _;
 
 fn open(entry: &str, config: serde_json::Value) -> Result<DatasetBox, String> {
-    let e = lmmrotate_abi::plugin::find(PluginKind::Dataset, entry).expect(entry);
-    let Factory::Dataset(make) = &e.factory else { panic!("{entry} is not a dataset") };
-    make(&config.to_string(), NullHost::boxed()).map_err(|e| e.to_string())
+    lmmrotate_testkit::open_dataset(entry, config, NullHost::boxed())
 }
 
 fn png(path: &Path, w: u32, h: u32) {
@@ -19,8 +17,7 @@ fn png(path: &Path, w: u32, h: u32) {
 }
 
 fn write(path: &Path, text: &str) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
+    lmmrotate_testkit::write_file(path, text);
 }
 
 /// `ROOT/trainval` with two good images, one of them with the original DOTA header lines.

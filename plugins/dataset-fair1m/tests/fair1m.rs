@@ -2,7 +2,7 @@
 //! COCO JSON, FAIR1M-2.0's `validation` folder, and bad files with and without `skip_bad`.
 
 use lmmrotate_abi::abi_stable::{sabi_trait::TD_Opaque, std_types::{RArc, RStr}};
-use lmmrotate_abi::{host::Host_TO, DatasetBox, Factory, Host, HostBox, LogLevel, NullHost, PluginKind};
+use lmmrotate_abi::{host::Host_TO, DatasetBox, Host, HostBox, LogLevel, NullHost};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -23,9 +23,7 @@ impl Host for Recorder {
 }
 
 fn open_with(entry: &str, config: serde_json::Value, host: HostBox) -> Result<DatasetBox, String> {
-    let e = lmmrotate_abi::plugin::find(PluginKind::Dataset, entry).expect(entry);
-    let Factory::Dataset(make) = &e.factory else { panic!("{entry} is not a dataset") };
-    make(&config.to_string(), host).map_err(|e| e.to_string())
+    lmmrotate_testkit::open_dataset(entry, config, host)
 }
 
 fn open(entry: &str, config: serde_json::Value) -> Result<DatasetBox, String> {
@@ -37,17 +35,12 @@ fn problems(ds: &DatasetBox) -> Vec<String> {
 }
 
 fn write(path: &Path, bytes: &[u8]) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, bytes).unwrap();
+    lmmrotate_testkit::write_file(path, bytes);
 }
 
 /// A PNG file's signature and IHDR, all that the header reader needs.
 fn png(path: &Path, w: u32, h: u32) {
-    let mut v = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
-    v.extend(w.to_be_bytes());
-    v.extend(h.to_be_bytes());
-    v.extend([8, 2, 0, 0, 0]);
-    write(path, &v);
+    lmmrotate_testkit::write_file(path, lmmrotate_testkit::png_header(w, h));
 }
 
 fn object(name: &str, x: f32) -> String {

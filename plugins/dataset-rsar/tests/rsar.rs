@@ -1,29 +1,22 @@
 //! The `rsar` entry on small folders made here: `trainval` as train + val, the `test/annfiles`
 //! split, the COCO variant over train + val images, and bad input.
 
-use lmmrotate_abi::{DatasetBox, Factory, NullHost, PluginKind};
+use lmmrotate_abi::{DatasetBox, NullHost};
 use std::path::Path;
 
 use lmmrotate_dataset_rsar as _;
 
 fn open(config: serde_json::Value) -> Result<DatasetBox, String> {
-    let e = lmmrotate_abi::plugin::find(PluginKind::Dataset, "rsar").unwrap();
-    let Factory::Dataset(make) = &e.factory else { unreachable!() };
-    make(&config.to_string(), NullHost::boxed()).map_err(|e| e.to_string())
+    lmmrotate_testkit::open_dataset("rsar", config, NullHost::boxed())
 }
 
 fn write(path: &Path, bytes: &[u8]) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, bytes).unwrap();
+    lmmrotate_testkit::write_file(path, bytes);
 }
 
 /// A PNG file's signature and IHDR, all that the header reader needs.
 fn png(path: &Path, w: u32, h: u32) {
-    let mut v = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
-    v.extend(w.to_be_bytes());
-    v.extend(h.to_be_bytes());
-    v.extend([8, 2, 0, 0, 0]);
-    write(path, &v);
+    lmmrotate_testkit::write_file(path, lmmrotate_testkit::png_header(w, h));
 }
 
 fn rsar(r: &Path) {
