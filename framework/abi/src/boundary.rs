@@ -6,7 +6,8 @@
 //! with default bodies; the marker moves only with a minor bump of [`crate::ABI_VERSION`].
 
 use crate::{
-    error::PluginError,
+    comm::CommBox,
+    error::{ErrorKind, PluginError},
     guard::guard,
     plugin::{DatasetPlugin, FormatPlugin, ModelPlugin},
     types::*,
@@ -41,6 +42,18 @@ pub trait Model: Send {
     /// Restores optimizer state written by `save` (weights come from the config's checkpoint).
     #[sabi(last_prefix_field)]
     fn load_training_state(&mut self, dir: RStr<'_>) -> RResult<(), PluginError>;
+
+    /// ABI 0.1.1. Joins a data-parallel group: the model makes its weights and optimizer state
+    /// rank 0's and averages gradients over the ranks before each update. Called after
+    /// `configure_training` (and `load_training_state`). Models of older plugins refuse a group
+    /// of more than one rank.
+    fn set_communicator(&mut self, comm: CommBox) -> RResult<(), PluginError> {
+        if comm.world_size() > 1 {
+            RResult::RErr(PluginError::new(ErrorKind::UNSUPPORTED, "this model plugin does not support data-parallel training"))
+        } else {
+            RResult::ROk(())
+        }
+    }
 }
 
 #[sabi_trait]
@@ -127,6 +140,9 @@ impl<T: ModelPlugin> Model for ModelAdapter<T> {
     }
     fn load_training_state(&mut self, dir: RStr<'_>) -> RResult<(), PluginError> {
         guard(|| self.0.load_training_state(dir.as_str()))
+    }
+    fn set_communicator(&mut self, comm: CommBox) -> RResult<(), PluginError> {
+        guard(|| self.0.set_communicator(comm))
     }
 }
 

@@ -13,6 +13,7 @@
 #![allow(non_local_definitions)]
 
 pub mod boundary;
+pub mod comm;
 pub mod error;
 pub mod guard;
 pub mod host;
@@ -24,6 +25,7 @@ pub use abi_stable;
 pub use inventory;
 
 pub use boundary::{dataset_box, format_box, model_box, DatasetBox, FormatBox, ModelBox};
+pub use comm::{Buffer, CommBox, Communicator, DType};
 pub use error::{ErrorKind, PluginError, ResultExt};
 pub use guard::guard;
 pub use host::{Host, HostBox, LogLevel, NullHost};
@@ -34,6 +36,7 @@ pub use types::*;
 /// Version of the plugin ABI: the types and traits of this crate.
 ///
 /// It is separate from crate versions. Caret rules apply: a plugin built for `0.1.x` loads in a
-/// host of `0.1.y`; `0.2` does not load in `0.1`. Bump the minor (while `0.x`) for any change of a
-/// crossing type, and record the layout change in `tests/layout.golden`.
-pub const ABI_VERSION: &str = "0.1.0";
+/// host of `0.1.y`; `0.2` does not load in `0.1`. Bump the minor (while `0.x`) for an incompatible
+/// change of a crossing type and the patch for methods added after a `last_prefix_field` marker
+/// (0.1.1: `Model::set_communicator`), and record the layout change in `tests/layout.golden`.
+pub const ABI_VERSION: &str = "0.1.1";

@@ -10,7 +10,8 @@
 
 use crate::{
     boundary::{DatasetBox, FormatBox, ModelBox},
-    error::PluginError,
+    comm::CommBox,
+    error::{ErrorKind, PluginError},
     host::HostBox,
     types::*,
 };
@@ -24,6 +25,14 @@ pub trait ModelPlugin: Send + 'static {
     fn count_tokens(&self, text: &str) -> Result<u32, PluginError>;
     fn save(&mut self, dir: &str) -> Result<(), PluginError>;
     fn load_training_state(&mut self, dir: &str) -> Result<(), PluginError>;
+    /// Joins a data-parallel group (see `boundary::Model::set_communicator`); models that do not
+    /// support it keep this default, which accepts only a group of one.
+    fn set_communicator(&mut self, comm: CommBox) -> Result<(), PluginError> {
+        if comm.world_size() > 1 {
+            return Err(PluginError::new(ErrorKind::UNSUPPORTED, "this model does not support data-parallel training"));
+        }
+        Ok(())
+    }
 }
 
 pub trait FormatPlugin: Send + Sync + 'static {

@@ -3,6 +3,8 @@
 pub const OK: i32 = 0;
 pub const PARTIAL: i32 = 1;
 pub const ERROR: i32 = 2;
+/// Stopped by a second Ctrl-C (128 + SIGINT, as shells report it).
+pub const INTERRUPTED: i32 = 130;
 
 /// How a command that did not fail outright ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -41,9 +41,11 @@ pub struct Global {
     pub quiet: bool,
 }
 
-fn init_logging(g: &Global) {
+fn init_logging(g: &Global, rank: u32) {
     let level = match (g.quiet, g.verbose) {
         (true, _) => "error",
+        // Ranks other than 0 of a data-parallel run only warn (rank 0 tells the story).
+        (false, 0) if rank > 0 => "warn",
         (false, 0) => "info",
         (false, 1) => "debug",
         _ => "trace",
@@ -55,7 +57,25 @@ fn init_logging(g: &Global) {
 
 fn main() {
     let cli = Cli::parse();
-    init_logging(&cli.global);
+    let dist = lmmrotate_dist::DistEnv::from_env();
+    init_logging(&cli.global, dist.as_ref().ok().and_then(Option::as_ref).map_or(0, |d| d.rank));
+    if let Ok(Some(d)) = &dist {
+        // Before anything starts CUDA: this rank's GPU becomes its cuda:0.
+        if let Some(v) = d.visible_device(std::env::var("CUDA_VISIBLE_DEVICES").ok().as_deref()) {
+            std::env::set_var("CUDA_VISIBLE_DEVICES", v);
+        }
+    }
+    if !matches!(cli.command, commands::Command::Launch(_)) {
+        // First Ctrl-C / SIGTERM: stop after the current step (training saves a checkpoint);
+        // a second one ends the process at once.
+        let _ = ctrlc::set_handler(|| {
+            if lmmrotate_core::host::cancel_requested() {
+                std::process::exit(exit::INTERRUPTED);
+            }
+            eprintln!("\nstopping after the current step (Ctrl-C again to quit now)");
+            lmmrotate_core::host::request_cancel();
+        });
+    }
     let code = match commands::run(&cli) {
         Ok(outcome) => outcome.code(),
         Err(err) => {

@@ -152,6 +152,63 @@ pub fn score(samples: &[Sample], preds: &[PredImage], classes: &ClassTable, opts
     evaluate(&input, opts).map_err(|e| CoreError::Invalid(e.to_string()))
 }
 
+/// The samples of shard `rank` of `world`: every `world`-th from position `rank`, so that each
+/// shard gets a like share of a shuffled list.
+pub fn shard<T>(items: &[T], rank: usize, world: usize) -> Vec<&T> {
+    items.iter().skip(rank).step_by(world.max(1)).collect()
+}
+
+/// Merges `responses.jsonl` and the shard files of `files` into `responses.jsonl`, in the order of
+/// `wanted` (image ids), and removes the shard files once the merged file is in place. Fails,
+/// writing nothing, when an image is missing or two files disagree about one.
+pub fn merge_responses(files: &EvalFiles, wanted: &[&str]) -> Result<Vec<Response>> {
+    let mut sources = vec![files.responses.clone()];
+    sources.extend(files.shard_files()?);
+    let mut by_id: std::collections::HashMap<String, (Response, PathBuf)> = std::collections::HashMap::new();
+    for src in &sources {
+        for r in read_responses(src)? {
+            match by_id.get(&r.image_id) {
+                Some((seen, from)) if seen.response != r.response => {
+                    return Err(CoreError::Invalid(format!(
+                        "image {} has different responses in {} and {} (shards of runs with different settings? remove one)",
+                        r.image_id,
+                        from.display(),
+                        src.display()
+                    )));
+                }
+                Some(_) => {}
+                None => {
+                    by_id.insert(r.image_id.clone(), (r, src.clone()));
+                }
+            }
+        }
+    }
+    let missing: Vec<&str> = wanted.iter().copied().filter(|id| !by_id.contains_key(*id)).collect();
+    if !missing.is_empty() {
+        let shown: Vec<&str> = missing.iter().copied().take(5).collect();
+        return Err(CoreError::Invalid(format!(
+            "{} of {} images have no response in {} or its shard files (first: {}); run the missing shards again",
+            missing.len(),
+            wanted.len(),
+            files.responses.display(),
+            shown.join(", ")
+        )));
+    }
+    let merged: Vec<Response> = wanted.iter().map(|id| by_id.remove(*id).expect("checked above").0).collect();
+    let mut text = String::new();
+    for r in &merged {
+        text.push_str(&serde_json::to_string(r).expect("serialises"));
+        text.push('\n');
+    }
+    let tmp = files.responses.with_extension("jsonl.tmp");
+    std::fs::write(&tmp, text).map_err(|e| CoreError::io(&tmp, e))?;
+    std::fs::rename(&tmp, &files.responses).map_err(|e| CoreError::io(&files.responses, e))?;
+    for s in &sources[1..] {
+        std::fs::remove_file(s).map_err(|e| CoreError::io(s, e))?;
+    }
+    Ok(merged)
+}
+
 /// Files of an evaluation folder.
 pub struct EvalFiles {
     pub responses: PathBuf,
@@ -160,6 +217,27 @@ pub struct EvalFiles {
 }
 
 impl EvalFiles {
+    /// The responses of shard `rank` (`responses.rank<R>.jsonl`), merged by `merge_responses`.
+    pub fn shard(&self, rank: usize) -> PathBuf {
+        self.responses.with_file_name(format!("responses.rank{rank}.jsonl"))
+    }
+
+    /// Shard files present in the folder, by rank.
+    pub fn shard_files(&self) -> Result<Vec<PathBuf>> {
+        let dir = self.responses.parent().unwrap_or(Path::new("."));
+        let Ok(entries) = std::fs::read_dir(dir) else { return Ok(Vec::new()) };
+        let mut found: Vec<(usize, PathBuf)> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let rank = name.strip_prefix("responses.rank")?.strip_suffix(".jsonl")?.parse().ok()?;
+                Some((rank, e.path()))
+            })
+            .collect();
+        found.sort();
+        Ok(found.into_iter().map(|(_, p)| p).collect())
+    }
+
     pub fn in_dir(dir: &Path) -> Self {
         Self {
             responses: dir.join("responses.jsonl"),
@@ -172,6 +250,49 @@ impl EvalFiles {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn resp(id: &str, text: &str) -> Response {
+        Response { image_id: id.into(), width: 8, height: 8, response: text.into() }
+    }
+
+    fn write(path: &Path, rs: &[Response]) {
+        let text: String = rs.iter().map(|r| serde_json::to_string(r).unwrap() + "\n").collect();
+        std::fs::write(path, text).unwrap();
+    }
+
+    #[test]
+    fn shards_deal_every_item_once() {
+        let items: Vec<u32> = (0..7).collect();
+        let all: Vec<Vec<u32>> = (0..3).map(|r| shard(&items, r, 3).into_iter().copied().collect()).collect();
+        assert_eq!(all, vec![vec![0, 3, 6], vec![1, 4], vec![2, 5]]);
+    }
+
+    #[test]
+    fn merge_puts_shards_in_sample_order_and_removes_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = EvalFiles::in_dir(dir.path());
+        write(&files.responses, &[resp("a", "x")]);
+        write(&files.shard(1), &[resp("c", "z")]);
+        write(&files.shard(0), &[resp("b", "y"), resp("a", "x")]);
+        let merged = merge_responses(&files, &["c", "a", "b"]).unwrap();
+        assert_eq!(merged, vec![resp("c", "z"), resp("a", "x"), resp("b", "y")]);
+        assert_eq!(read_responses(&files.responses).unwrap(), merged);
+        assert!(files.shard_files().unwrap().is_empty());
+    }
+
+    #[test]
+    fn merge_refuses_missing_images_and_conflicts_without_touching_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = EvalFiles::in_dir(dir.path());
+        write(&files.shard(0), &[resp("a", "x")]);
+        let e = merge_responses(&files, &["a", "b"]).unwrap_err().to_string();
+        assert!(e.contains("1 of 2 images have no response") && e.contains("first: b"), "{e}");
+        write(&files.shard(1), &[resp("a", "other")]);
+        let e = merge_responses(&files, &["a"]).unwrap_err().to_string();
+        assert!(e.contains("image a has different responses") && e.contains("responses.rank1.jsonl"), "{e}");
+        assert_eq!(files.shard_files().unwrap().len(), 2);
+        assert!(!files.responses.exists());
+    }
 
     #[test]
     fn a_line_cut_by_a_kill_is_dropped_and_truncated() {

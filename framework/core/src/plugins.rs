@@ -144,6 +144,11 @@ impl Model {
         let r = self.inner.load_training_state(d.as_ref().into());
         self.w(r)
     }
+    /// Makes the model a rank of a data-parallel group (see `lmmrotate_dist`).
+    pub fn set_communicator(&mut self, comm: lmmrotate_abi::CommBox) -> Result<()> {
+        let r = self.inner.set_communicator(comm);
+        self.w(r)
+    }
 }
 
 pub struct Format {

@@ -11,7 +11,7 @@ use crate::{
     train::{AdamW, TrainOptions},
 };
 use lmmrotate_abi::{
-    abi_stable::std_types::ROption, ErrorKind, GenBatch, GenOptions, Generation, HostBox, ImageSpec, ModelInfo,
+    abi_stable::std_types::ROption, CommBox, ErrorKind, GenBatch, GenOptions, Generation, HostBox, ImageSpec, ModelInfo,
     ModelPlugin, PluginError, Resample, StepControl, TrainBatch, TrainStats,
 };
 use std::path::{Path, PathBuf};
@@ -325,5 +325,15 @@ impl ModelPlugin for Florence2Plugin {
             self.configure_training("{}")?;
         }
         self.optimizer.as_mut().expect("configured").load(Path::new(dir))
+    }
+
+    fn set_communicator(&mut self, comm: CommBox) -> Result<(), PluginError> {
+        if self.optimizer.is_none() {
+            self.configure_training("{}")?;
+        }
+        if comm.world_size() > 1 {
+            self.host.info(format!("data-parallel rank {} of {} on {:?}", comm.rank(), comm.world_size(), self.device));
+        }
+        self.optimizer.as_mut().expect("configured").join(comm, &self.vs)
     }
 }

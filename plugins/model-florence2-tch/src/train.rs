@@ -2,7 +2,7 @@
 //! checkpoint), freezing by parameter groups, LMMRotate's frozen old position rows, gradient
 //! clipping, and the state files.
 
-use lmmrotate_abi::{ErrorKind, PluginError};
+use lmmrotate_abi::{Buffer, CommBox, DType, ErrorKind, PluginError};
 use serde::Deserialize;
 use std::{collections::BTreeMap, path::Path};
 use tch::{nn, Kind, Tensor};
@@ -81,6 +81,8 @@ pub struct AdamW {
     frozen: Vec<(i64, i64)>,
     /// Dynamic loss scaling, for fp16 variables.
     pub scaler: Option<LossScaler>,
+    /// The data-parallel group, when training on several ranks.
+    comm: Option<CommBox>,
 }
 
 /// fp16 dynamic loss scaling as DeepSpeed's / torch's GradScaler: the loss is multiplied by
@@ -144,7 +146,7 @@ impl AdamW {
         let m = Tensor::zeros_like(&master);
         let v = Tensor::zeros_like(&master);
         let scaler = (kind == Kind::Half).then(LossScaler::default);
-        Self { names, params, spans, flat, master, m, v, step: 0, opts, frozen, scaler }
+        Self { names, params, spans, flat, master, m, v, step: 0, opts, frozen, scaler, comm: None }
     }
 
     /// Number of trained parameters.
@@ -169,6 +171,31 @@ impl AdamW {
         Tensor::cat(&parts, 0).to_kind(Kind::Float)
     }
 
+    /// Joins a data-parallel group: every variable of `vs` (trained or not), the master weights
+    /// and the moments become rank 0's, so that all ranks start from the same state; from then on
+    /// each update averages the gradients over the ranks first (one fp32 all-reduce of the flat
+    /// gradient, after the last micro-batch of an accumulation).
+    pub fn join(&mut self, comm: CommBox, vs: &nn::VarStore) -> Result<(), PluginError> {
+        if comm.world_size() > 1 {
+            let mut all: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+            all.sort_by(|a, b| a.0.cmp(&b.0));
+            tch::no_grad(|| -> Result<(), PluginError> {
+                for (name, t) in &all {
+                    broadcast(&comm, t).map_err(|e| e.context(format!("broadcasting `{name}` from rank 0")))?;
+                }
+                for t in [&self.master, &self.m, &self.v] {
+                    broadcast(&comm, t).map_err(|e| e.context("broadcasting optimizer state from rank 0"))?;
+                }
+                if self.flat.kind() != Kind::Float {
+                    let _ = self.flat.copy_(&self.master);
+                }
+                Ok(())
+            })?;
+        }
+        self.comm = Some(comm);
+        Ok(())
+    }
+
     /// The factor the loss is multiplied by before the backward pass (1 without loss scaling).
     pub fn loss_scale(&self) -> f64 {
         self.scaler.as_ref().map_or(1.0, |s| s.scale)
@@ -182,6 +209,10 @@ impl AdamW {
         }
         tch::no_grad(|| {
             let mut g = self.flat_grad();
+            if let Some(comm) = self.comm.as_ref().filter(|c| c.world_size() > 1) {
+                comm.all_reduce_sum(buffer(&g)?).into_result().map_err(|e| e.context(format!("averaging gradients at step {}", self.step + 1)))?;
+                g /= comm.world_size() as f64;
+            }
             if let Some(s) = &self.scaler {
                 g /= s.scale;
             }
@@ -297,6 +328,29 @@ impl AdamW {
         }
         Ok(())
     }
+}
+
+/// The ABI view of a tensor's storage, for the communicator.
+fn buffer(t: &Tensor) -> Result<Buffer, PluginError> {
+    if !t.is_contiguous() {
+        return Err(PluginError::new(ErrorKind::BACKEND, "collective on a non-contiguous tensor"));
+    }
+    let dtype = match t.kind() {
+        Kind::Float => DType::F32,
+        Kind::Double => DType::F64,
+        Kind::BFloat16 => DType::BF16,
+        Kind::Half => DType::F16,
+        k => return Err(PluginError::new(ErrorKind::BACKEND, format!("collective on a {k:?} tensor"))),
+    };
+    let device = match t.device() {
+        tch::Device::Cuda(i) => i as i32,
+        _ => -1,
+    };
+    Ok(Buffer { ptr: t.data_ptr() as usize, count: t.numel() as u64, dtype, device })
+}
+
+fn broadcast(comm: &CommBox, t: &Tensor) -> Result<(), PluginError> {
+    comm.broadcast(buffer(t)?, 0).into_result()
 }
 
 #[cfg(test)]

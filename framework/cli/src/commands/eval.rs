@@ -62,6 +62,38 @@ pub struct Args {
     /// `eval_<dataset>` folder (upstream --eval_intermediate_checkpoints).
     #[arg(long = "eval_intermediate_checkpoints", alias = "eval-intermediate-checkpoints", requires = "checkpoint")]
     eval_intermediate_checkpoints: bool,
+    /// Generate only shard I of N (`I/N`, every N-th image from the I-th) into
+    /// `responses.rankI.jsonl`; `--merge` later joins the shards. Under `lmmrotate launch`,
+    /// torchrun or SLURM the shard is the rank's, and rank 0 merges when all are done.
+    #[arg(long, value_name = "I/N", conflicts_with_all = ["metrics_only", "merge"])]
+    shard: Option<String>,
+    /// Merge the shard files of the output folder into responses.jsonl (every image exactly
+    /// once), then score; no model needed.
+    #[arg(long, conflicts_with = "metrics_only")]
+    merge: bool,
+}
+
+/// Which part of the images this process generates for, and whether it waits for the others.
+struct Sharding {
+    rank: usize,
+    world: usize,
+    group: Option<std::sync::Arc<lmmrotate_dist::ProcessGroup>>,
+}
+
+fn sharding(a: &Args) -> Result<Sharding> {
+    let group = super::join_group()?;
+    if let Some(g) = &group {
+        if a.shard.is_some() {
+            bail!("--shard is for runs without a launcher; under launch/torchrun/SLURM each rank takes its own shard");
+        }
+        return Ok(Sharding { rank: g.rank() as usize, world: g.world_size() as usize, group });
+    }
+    let Some(spec) = &a.shard else { return Ok(Sharding { rank: 0, world: 1, group: None }) };
+    let parsed = spec.split_once('/').and_then(|(i, n)| Some((i.trim().parse::<usize>().ok()?, n.trim().parse::<usize>().ok()?)));
+    match parsed {
+        Some((i, n)) if i < n => Ok(Sharding { rank: i, world: n, group: None }),
+        _ => bail!("--shard {spec}: expected I/N with I below N, e.g. 0/4"),
+    }
 }
 
 pub fn run(g: &Global, a: &Args) -> Result<Outcome> {
@@ -108,11 +140,12 @@ pub fn run(g: &Global, a: &Args) -> Result<Outcome> {
         }));
     }
     let prompt = format.prompt()?.task.to_string();
+    let sh = sharding(a)?;
     for (checkpoint, out) in &runs {
-        if runs.len() > 1 {
+        if runs.len() > 1 && sh.rank == 0 {
             println!("== {}", checkpoint.as_ref().map_or("(registry model)".into(), |c| c.display().to_string()));
         }
-        evaluate_checkpoint(a, &plugins, &format, &prompt, &samples, &classes, checkpoint.as_deref(), out)?;
+        evaluate_checkpoint(a, &plugins, &format, &prompt, &samples, &classes, checkpoint.as_deref(), out, &sh)?;
     }
     Ok(Outcome::Done)
 }
@@ -128,11 +161,12 @@ fn evaluate_checkpoint(
     classes: &lmmrotate_abi::ClassTable,
     checkpoint: Option<&std::path::Path>,
     out: &std::path::Path,
+    sh: &Sharding,
 ) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let files = EvalFiles::in_dir(out);
 
-    if !a.metrics_only {
+    if !a.metrics_only && !a.merge {
         let mut model = plugins.model(&a.model.model, &a.model.overrides(checkpoint, serde_json::Map::new())?)?;
         let cfg = GenerateConfig {
             batch_size: a.batch_size,
@@ -144,8 +178,39 @@ fn evaluate_checkpoint(
             },
             prompt: prompt.to_string(),
         };
-        let n = eval::generate_responses(&mut model, samples, &files.responses, &cfg, plugins.host())?;
-        println!("{n} new response(s) in {}", files.responses.display());
+        if sh.world == 1 {
+            let n = eval::generate_responses(&mut model, samples, &files.responses, &cfg, plugins.host())?;
+            println!("{n} new response(s) in {}", files.responses.display());
+        } else {
+            // This shard, less what an earlier merged run already answered.
+            let merged: std::collections::HashSet<String> =
+                eval::read_responses(&files.responses)?.into_iter().map(|r| r.image_id).collect();
+            let mine: Vec<lmmrotate_abi::Sample> = eval::shard(samples, sh.rank, sh.world)
+                .into_iter()
+                .filter(|s| !merged.contains(s.image.id.as_str()))
+                .cloned()
+                .collect();
+            let path = files.shard(sh.rank);
+            let n = eval::generate_responses(&mut model, &mine, &path, &cfg, plugins.host())?;
+            eprintln!("rank {} of {}: {n} new response(s) in {}", sh.rank, sh.world, path.display());
+            match &sh.group {
+                None => {
+                    println!("shard {}/{} done; when all shards are, run the same command with --merge", sh.rank, sh.world);
+                    return Ok(());
+                }
+                Some(g) => {
+                    g.barrier()?;
+                    if sh.rank != 0 {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+    if a.merge || sh.world > 1 || !files.shard_files()?.is_empty() {
+        let ids: Vec<&str> = samples.iter().map(|s| s.image.id.as_str()).collect();
+        let merged = eval::merge_responses(&files, &ids)?;
+        println!("merged {} responses into {}", merged.len(), files.responses.display());
     }
 
     let responses = eval::read_responses(&files.responses)?;

@@ -4,6 +4,7 @@ mod bench;
 mod data;
 mod decode;
 mod eval;
+mod launch;
 mod matrix;
 mod metrics;
 mod model_args;
@@ -41,6 +42,8 @@ pub enum Command {
     /// The registry's eval matrix (model × dataset × format × split): list, run, report.
     #[command(subcommand)]
     Matrix(matrix::MatrixCommand),
+    /// Run a command as several data-parallel ranks on this node (one per GPU), as torchrun does.
+    Launch(launch::Args),
 }
 
 pub fn run(cli: &Cli) -> Result<Outcome> {
@@ -55,6 +58,7 @@ pub fn run(cli: &Cli) -> Result<Outcome> {
         Command::Vis(a) => vis::run(&cli.global, a),
         Command::Data(c) => data::run(&cli.global, c),
         Command::Matrix(c) => matrix::run(&cli.global, c),
+        Command::Launch(a) => launch::run(&cli.global, a),
     }
 }
 
@@ -104,6 +108,14 @@ pub fn class_names_or_dataset(g: &Global, arg: &str) -> Result<Vec<String>> {
         }
     }
     class_names(arg)
+}
+
+/// The data-parallel group this process belongs to, when it was started by `lmmrotate launch`,
+/// torchrun or SLURM (returns once every rank has arrived).
+pub fn join_group() -> Result<Option<std::sync::Arc<lmmrotate_dist::ProcessGroup>>> {
+    let Some(env) = lmmrotate_dist::DistEnv::from_env()? else { return Ok(None) };
+    tracing::info!("rank {} of {}: meeting the other ranks at {}", env.rank, env.world_size, env.addr());
+    Ok(Some(lmmrotate_dist::ProcessGroup::connect(&env)?))
 }
 
 pub fn open_registry(g: &Global) -> Result<Registry> {

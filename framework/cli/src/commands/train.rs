@@ -175,33 +175,40 @@ pub fn run(g: &Global, a: &Args) -> Result<Outcome> {
         mode: a.dataset_mode,
         set_sizes,
     };
+    let group = super::join_group()?;
+    let (rank, world) = group.as_ref().map_or((0, 1), |g| (g.rank(), g.world_size() as usize));
     let epoch_len = train::epoch_samples(&cfg, samples.len(), 0)?.len();
-    let (_, per_epoch, total) = train::plan(epoch_len, &cfg);
-    println!(
-        "training {} on {} samples: {per_epoch} updates per epoch, {total} in all (batch {} x accumulation {})",
+    let (_, per_epoch, total) = train::plan(epoch_len.div_ceil(world), &cfg);
+    let say = |line: String| {
+        if rank == 0 {
+            println!("{line}");
+        }
+    };
+    say(format!(
+        "training {} on {} samples: {per_epoch} updates per epoch, {total} in all (batch {} x accumulation {} x {world} rank(s))",
         a.model.model,
         samples.len(),
         cfg.batch_size,
         cfg.grad_accum
-    );
+    ));
     let open = |ckpt: Option<&Path>| -> lmmrotate_core::Result<lmmrotate_core::Model> {
         let o = model_overrides(a, ckpt).map_err(|e| lmmrotate_core::CoreError::Invalid(format!("{e:#}")))?;
         plugins.model(&a.model.model, &o)
     };
-    let summary = train::train(&open, &samples, &cfg, plugins.host())?;
+    let summary = train::train(&open, &samples, &cfg, plugins.host(), group.as_ref())?;
     if let Some(from) = summary.resumed_from {
-        println!("resumed from update {from}");
+        say(format!("resumed from update {from}"));
     }
-    println!(
+    say(format!(
         "done: {} updates, final loss {}, {:.2} samples/s, {:.1} s waiting for images",
         summary.global_step,
         summary.final_loss.map_or("-".into(), |l| format!("{l:.4}")),
         summary.samples_per_second,
         summary.data_wait_seconds
-    );
-    println!("model: {}  log: {}", a.output_dir.display(), a.output_dir.join("log.csv").display());
+    ));
+    say(format!("model: {}  log: {}", a.output_dir.display(), a.output_dir.join("log.csv").display()));
     if dropped > 0 {
-        println!("{dropped} image(s) without objects were not trained on (format {} drops them, as upstream)", a.format);
+        say(format!("{dropped} image(s) without objects were not trained on (format {} drops them, as upstream)", a.format));
     }
     Ok(Outcome::Done)
 }

@@ -14,14 +14,15 @@ use crate::{
     plugins::Model,
 };
 use lmmrotate_abi::{abi_stable::std_types::RString, ImageSpec, RgbImage, StepControl, TrainBatch};
-use rayon::prelude::*;
 use lmmrotate_datatools::{epoch_indices, DatasetMode};
+use lmmrotate_dist::ProcessGroup;
+use rayon::prelude::*;
 use schedule::Schedule;
 use state::TrainerState;
 use std::{
     io::Write,
     path::{Path, PathBuf},
-    sync::mpsc,
+    sync::{mpsc, Arc},
     time::{Duration, Instant},
 };
 
@@ -121,8 +122,19 @@ pub fn epoch_samples(cfg: &TrainConfig, n: usize, epoch: u64) -> Result<Vec<usiz
     Ok(epoch_order(base.len(), cfg.seed, epoch).into_iter().map(|i| base[i]).collect())
 }
 
-/// Updates per epoch and in all: micro-batches = ceil(n / batch); an update every `accum`
-/// micro-batches and at the end of an epoch.
+/// The part of an epoch's sample list that `rank` of `world` trains on, as torch's
+/// DistributedSampler deals it: the list padded to a multiple of `world` by repeating its start,
+/// then every `world`-th sample from position `rank`.
+pub fn rank_share(order: &[usize], rank: usize, world: usize) -> Vec<usize> {
+    if world <= 1 || order.is_empty() {
+        return order.to_vec();
+    }
+    let total = order.len().div_ceil(world) * world;
+    (rank..total).step_by(world).map(|i| order[i % order.len()]).collect()
+}
+
+/// Updates per epoch and in all for `n` samples per rank: micro-batches = ceil(n / batch); an
+/// update every `accum` micro-batches and at the end of an epoch.
 pub fn plan(n: usize, cfg: &TrainConfig) -> (u64, u64, u64) {
     let micro = n.div_ceil(cfg.batch_size.max(1)) as u64;
     let per_epoch = micro.div_ceil(cfg.grad_accum.max(1) as u64).max(1);
@@ -137,19 +149,29 @@ struct Loaded {
 
 /// Opens the model (from `checkpoint` when resuming) and trains it. `open` builds the model
 /// handle for a checkpoint folder, or from the registry config when `None`.
+///
+/// With a process `group` (a launched run, of any size), this process is one data-parallel rank:
+/// it trains on its share of each epoch, the model averages gradients through the group, the
+/// logged loss is the mean over ranks, and only rank 0 logs and saves. Every rank resumes from
+/// the latest checkpoint in `output_dir` (a folder all ranks see).
 pub fn train(
     open: &dyn Fn(Option<&Path>) -> Result<Model>,
     samples: &[TrainSample],
     cfg: &TrainConfig,
     host: &TerminalHost,
+    group: Option<&Arc<ProcessGroup>>,
 ) -> Result<TrainSummary> {
     if samples.is_empty() {
         return Err(CoreError::Invalid("no training samples (every image was dropped or the dataset is empty)".into()));
     }
+    let single = ProcessGroup::single();
+    let pg = group.unwrap_or(&single);
+    let (rank, world) = (pg.rank() as usize, pg.world_size() as usize);
+    let main = rank == 0;
     std::fs::create_dir_all(&cfg.output_dir).map_err(|e| CoreError::io(&cfg.output_dir, e))?;
     // Every epoch has as many samples as the first (balanced concat keeps N per epoch).
     let epoch_len = epoch_samples(cfg, samples.len(), 0)?.len();
-    let (micro_per_epoch, _, total) = plan(epoch_len, cfg);
+    let (micro_per_epoch, _, total) = plan(epoch_len.div_ceil(world), cfg);
     let warmup = schedule::warmup_steps(cfg.warmup_ratio, total);
 
     let resume = state::latest(&cfg.output_dir)?;
@@ -167,21 +189,14 @@ pub fn train(
         None => TrainerState { global_step: 0, total_steps: total, epoch: 0, next_micro_batch: 0, seed: cfg.seed, loss: None },
     };
     let resumed_from = resume.as_ref().map(|(_, s)| s.global_step);
+    if let Some(g) = group {
+        model.set_communicator(g.communicator())?;
+    }
     model.set_training(true)?;
     let spec = model.info()?.image;
 
-    let csv_path = cfg.output_dir.join("log.csv");
-    if resume.is_some() {
-        truncate_log(&csv_path, st.global_step)?;
-    }
-    let new_csv = !csv_path.exists();
-    let mut csv = std::fs::OpenOptions::new().create(true).append(true).open(&csv_path).map_err(|e| CoreError::io(&csv_path, e))?;
-    if new_csv {
-        writeln!(csv, "step,epoch,loss,lr,grad_norm,samples_per_s,data_wait_s,truncated").map_err(|e| CoreError::io(&csv_path, e))?;
-    }
-    let mut tb = tensorboard::EventWriter::create(&cfg.output_dir.join("runs")).map_err(|e| CoreError::io(&cfg.output_dir, e))?;
-
-    let bar = host.bar("train", total);
+    let mut log = if main { Some(Logs::open(cfg, resume.is_some().then_some(st.global_step))?) } else { None };
+    let bar = if main { host.bar("train", total) } else { indicatif::ProgressBar::hidden() };
     bar.set_position(st.global_step);
     let mut last_checkpoint = resume.as_ref().map(|(p, _)| p.clone());
     let started = Instant::now();
@@ -199,7 +214,7 @@ pub fn train(
             let (mut epoch, mut m) = start;
             loop {
                 let order = match epoch_samples(&cfg_seeded(cfg, seed), samples.len(), epoch) {
-                    Ok(o) => o,
+                    Ok(o) => rank_share(&o, rank, world),
                     Err(e) => {
                         let _ = tx.send(Err(e));
                         return;
@@ -218,15 +233,15 @@ pub fn train(
             }
         });
 
-        let mut loss_acc = Vec::new();
+        let mut stop = false;
         while st.global_step < total {
-            if cancel_requested() {
+            if stop {
                 tracing::warn!("stopping on request after update {}", st.global_step);
                 break;
             }
             let lr = cfg.lr * schedule::factor(cfg.schedule, st.global_step, warmup, total);
             let mut losses = Vec::new();
-            let (mut grad_norm, mut truncated) = (None, 0u32);
+            let (mut grad_norm, mut truncated, mut skipped) = (None, 0u32, false);
             for a in 0..cfg.grad_accum.max(1) {
                 let t0 = Instant::now();
                 let (epoch, m, loaded) = rx.recv().map_err(|_| CoreError::Invalid("image loader stopped".into()))??;
@@ -253,29 +268,28 @@ pub fn train(
                 (st.epoch, st.next_micro_batch) = if last_of_epoch { (epoch + 1, 0) } else { (epoch, m + 1) };
                 if apply {
                     grad_norm = stats.grad_norm.into_option();
+                    skipped = stats.skipped;
                     break;
                 }
             }
             st.global_step += 1;
-            let loss = losses.iter().sum::<f64>() / losses.len() as f64;
+            // The step as all ranks saw it: mean loss, truncations, samples, and whether any
+            // rank was asked to stop (so that all stop after the same update).
+            let mut sums = [losses.iter().sum::<f64>() / losses.len() as f64, truncated as f64, trained_samples as f64, cancel_requested() as u8 as f64];
+            pg.all_reduce_f64(&mut sums).map_err(|e| CoreError::Invalid(format!("update {}: {e}", st.global_step)))?;
+            let [loss_sum, truncated, samples_all, stops] = sums;
+            let loss = loss_sum / world as f64;
+            stop = stops > 0.0;
             st.loss = Some(loss);
-            loss_acc.push((st.global_step, loss));
             bar.inc(1);
             bar.set_message(format!("loss {loss:.4} lr {lr:.2e}"));
-            let elapsed = started.elapsed().as_secs_f64().max(1e-9);
-            let sps = trained_samples as f64 / elapsed;
-            if st.global_step % cfg.logging_steps.max(1) == 0 || st.global_step == total {
-                let gn = grad_norm.map_or(String::new(), |g| format!("{g:.6}"));
-                writeln!(csv, "{},{},{loss:.6},{lr:.6e},{gn},{sps:.3},{:.3},{truncated}", st.global_step, st.epoch, wait_total.as_secs_f64())
-                    .map_err(|e| CoreError::io(&csv_path, e))?;
-                let _ = tb.scalar("train/loss", st.global_step, loss);
-                let _ = tb.scalar("train/learning_rate", st.global_step, lr);
-                if let Some(g) = grad_norm {
-                    let _ = tb.scalar("train/grad_norm", st.global_step, g);
-                }
-                let _ = tb.flush();
+            let sps = samples_all / started.elapsed().as_secs_f64().max(1e-9);
+            if let Some(log) = log.as_mut().filter(|_| st.global_step % cfg.logging_steps.max(1) == 0 || st.global_step == total) {
+                let row = LogRow { step: st.global_step, epoch: st.epoch, loss, lr, grad_norm, sps, wait: wait_total.as_secs_f64(), truncated: truncated as u64, skipped };
+                log.write(&row)?;
             }
-            if st.global_step % cfg.save_steps.max(1) == 0 || st.global_step == total {
+            // A stop request saves where it is, so that nothing trained is lost.
+            if main && (st.global_step % cfg.save_steps.max(1) == 0 || st.global_step == total || stop) {
                 let dir = state::save_atomically(&cfg.output_dir, &st, |d| model.save(d))?;
                 if let Some(keep) = cfg.save_total_limit {
                     state::prune(&cfg.output_dir, keep)?;
@@ -286,20 +300,79 @@ pub fn train(
         }
         drop(rx);
         bar.finish_and_clear();
-        if st.global_step == total {
+        if st.global_step == total && main {
             // The final model also goes to the output folder itself, as HF's save_model does.
             model.save(&cfg.output_dir)?;
-            let _ = plot::loss_curve(&csv_path, &cfg.output_dir.join("loss.png"));
+            let _ = plot::loss_curve(&cfg.output_dir.join("log.csv"), &cfg.output_dir.join("loss.png"));
         }
+        // Nobody reports success before rank 0 has written the model.
+        pg.barrier().map_err(|e| CoreError::Invalid(format!("after training: {e}")))?;
         Ok(TrainSummary {
             global_step: st.global_step,
             final_loss: st.loss,
             last_checkpoint,
             resumed_from,
             data_wait_seconds: wait_total.as_secs_f64(),
-            samples_per_second: trained_samples as f64 / started.elapsed().as_secs_f64().max(1e-9),
+            samples_per_second: trained_samples as f64 * world as f64 / started.elapsed().as_secs_f64().max(1e-9),
         })
     })
+}
+
+/// One row of the training log.
+struct LogRow {
+    step: u64,
+    epoch: u64,
+    loss: f64,
+    lr: f64,
+    grad_norm: Option<f64>,
+    sps: f64,
+    wait: f64,
+    truncated: u64,
+    /// fp16 loss scaling skipped this update (non-finite gradients).
+    skipped: bool,
+}
+
+/// `log.csv` and the TensorBoard events: rank 0's.
+struct Logs {
+    csv_path: PathBuf,
+    csv: std::fs::File,
+    tb: tensorboard::EventWriter,
+}
+
+const LOG_HEADER: &str = "step,epoch,loss,lr,grad_norm,samples_per_s,data_wait_s,truncated,skipped";
+
+impl Logs {
+    /// Opens the logs of `cfg.output_dir`, dropping rows after `resumed_at`.
+    fn open(cfg: &TrainConfig, resumed_at: Option<u64>) -> Result<Self> {
+        let csv_path = cfg.output_dir.join("log.csv");
+        if let Some(step) = resumed_at {
+            truncate_log(&csv_path, step)?;
+        }
+        let new_csv = !csv_path.exists();
+        let mut csv = std::fs::OpenOptions::new().create(true).append(true).open(&csv_path).map_err(|e| CoreError::io(&csv_path, e))?;
+        if new_csv {
+            writeln!(csv, "{LOG_HEADER}").map_err(|e| CoreError::io(&csv_path, e))?;
+        }
+        let tb = tensorboard::EventWriter::create(&cfg.output_dir.join("runs")).map_err(|e| CoreError::io(&cfg.output_dir, e))?;
+        Ok(Self { csv_path, csv, tb })
+    }
+
+    fn write(&mut self, r: &LogRow) -> Result<()> {
+        let gn = r.grad_norm.map_or(String::new(), |g| format!("{g:.6}"));
+        writeln!(
+            self.csv,
+            "{},{},{:.6},{:.6e},{gn},{:.3},{:.3},{},{}",
+            r.step, r.epoch, r.loss, r.lr, r.sps, r.wait, r.truncated, r.skipped as u8
+        )
+        .map_err(|e| CoreError::io(&self.csv_path, e))?;
+        let _ = self.tb.scalar("train/loss", r.step, r.loss);
+        let _ = self.tb.scalar("train/learning_rate", r.step, r.lr);
+        if let Some(g) = r.grad_norm {
+            let _ = self.tb.scalar("train/grad_norm", r.step, g);
+        }
+        let _ = self.tb.flush();
+        Ok(())
+    }
 }
 
 /// Drops log rows after `step` (written after the checkpoint a resumed run restarts from).
@@ -354,6 +427,18 @@ mod tests {
         let mut s = epoch_samples(&single, 5, 3).unwrap();
         s.sort();
         assert_eq!(s, vec![0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn ranks_share_an_epoch_as_torchs_distributed_sampler() {
+        let order = vec![10, 11, 12, 13, 14];
+        // Padded to 6 with the first sample; rank r takes positions r, r + 2, r + 4.
+        assert_eq!(rank_share(&order, 0, 2), vec![10, 12, 14]);
+        assert_eq!(rank_share(&order, 1, 2), vec![11, 13, 10]);
+        assert_eq!(rank_share(&order, 0, 1), order);
+        let mut all: Vec<usize> = (0..3).flat_map(|r| rank_share(&order, r, 3)).collect();
+        all.sort();
+        assert_eq!(all, vec![10, 10, 11, 12, 13, 14]);
     }
 
     #[test]
