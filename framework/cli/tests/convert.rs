@@ -201,6 +201,50 @@ fn coco_output_follows_the_images_list() {
     assert!(stdout.contains("pass --quantize f32 to match"), "{stdout}");
 }
 
+/// mmdet ignores `iscrowd` objects in evaluation and `train` leaves them out of its targets, so
+/// the SFT JSON leaves them out too, from a COCO JSON (even as RLE, which upstream's converter
+/// cannot read) and from a dataset plugin reading the same JSON.
+#[test]
+fn crowd_objects_are_left_out_of_the_responses() {
+    let (tmp, reg) = setup();
+    let dir = tmp.path();
+    let json = r#"{"images": [{"id": 3, "file_name": "a.png", "width": 100, "height": 100},
+        {"id": 5, "file_name": "c.png", "width": 100, "height": 100}],
+      "categories": [{"id": 1, "name": "ship"}],
+      "annotations": [
+        {"id": 1, "image_id": 3, "category_id": 1, "bbox": [10, 10, 10, 10], "area": 100, "iscrowd": 0,
+         "segmentation": [[10, 10, 20, 10, 20, 20, 10, 20]]},
+        {"id": 2, "image_id": 3, "category_id": 1, "bbox": [50, 50, 30, 30], "area": 900, "iscrowd": 1,
+         "segmentation": [[50, 50, 80, 50, 80, 80, 50, 80]]},
+        {"id": 3, "image_id": 5, "category_id": 1, "bbox": [1, 1, 9, 9], "area": 81, "iscrowd": true,
+         "segmentation": {"counts": [0, 5], "size": [100, 100]}}]}"#;
+    std::fs::write(dir.join("c.json"), json).unwrap();
+    // The response of the one non-crowd ship, as in coco_output_follows_the_images_list.
+    let want = [("a.png", "ship<loc_100><loc_100><loc_100><loc_200><loc_200><loc_200><loc_200><loc_100>"), ("c.png", "There are none.")];
+    let got = |out: &str| -> Vec<(String, String)> {
+        records(&dir.join(out)).iter().map(|r| (r["file_name"].as_str().unwrap().into(), r["response"].as_str().unwrap().into())).collect()
+    };
+    let as_pairs = |w: &[(&str, &str)]| -> Vec<(String, String)> { w.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect() };
+    let stdout = ok(convert(dir, &reg, &["--input", "c.json", "--format", "v3", "--out", "coco.json"]));
+    assert!(stdout.contains("2 crowd objects (iscrowd) left out"), "{stdout}");
+    assert_eq!(got("coco.json"), as_pairs(&want));
+
+    // The same JSON through the dota-folder plugin (mmdet's reader keeps crowd objects as ignored).
+    write(&dir.join("ds/images/a.png"), &png_header(100, 100));
+    write(&dir.join("ds/images/c.png"), &png_header(100, 100));
+    write(&dir.join("ds/classes.txt"), b"ship\n");
+    std::fs::copy(dir.join("c.json"), dir.join("ds/c.json")).unwrap();
+    let with_ships = std::fs::read_to_string(&reg).unwrap()
+        + "\n[[plugin]]\nkind = \"dataset\"\nname = \"ships\"\nlib = \"lmmrotate_dataset_dota\"\nentry = \"dota-folder\"\n\
+           config = { annotations = \"c.json\" }\n";
+    let reg_path = dir.join("registry2.toml");
+    std::fs::write(&reg_path, with_ships).unwrap();
+    let args = ["--dataset", "ships", "--dataset-root", "ds", "--format", "v3", "--out", "ds.json"];
+    let stdout = ok(convert(dir, &reg_path, &args));
+    assert!(stdout.contains("2 crowd objects (iscrowd) left out"), "{stdout}");
+    assert_eq!(got("ds.json"), as_pairs(&want));
+}
+
 /// upstream.md §2.3 step 2: at W = 1024 float32 and float64 division disagree on exactly six
 /// integer coordinates.
 #[test]

@@ -1,7 +1,9 @@
 //! DOTA patch splitting with the behaviour of mmrotate's `tools/data/dota/split/img_split.py`:
 //! sliding windows per (size, gap) scaled by each rate, windows kept by their in-image area,
 //! objects kept by intersection-over-foreground and translated (not clipped), truncated ones
-//! marked difficulty 2, border patches padded, names `{id}__{size}__{x}___{y}`.
+//! marked difficulty 2, border patches padded, names `{id}__{size}__{x}___{y}`. Side by side
+//! with mmrotate (`scripts/bench/img_split_vs_mmrotate.sh`) the patches of PNG, TIFF and BMP
+//! inputs are pixel-identical; JPEG decoders differ by a few levels on some pixels.
 
 use lmmrotate_geometry::{clip_convex, polygon_area, Point};
 use rayon::prelude::*;
@@ -177,7 +179,9 @@ pub struct AnnLine {
 
 /// Reads a DOTA annfile like mmrotate's `_load_dota_txt`: `gsd` lines and lines of fewer than 9
 /// fields (such as `imagesource:...`) are headers; a tenth field is the difficulty. Unlike
-/// mmrotate, unparsable numbers are an error naming the line rather than a crash.
+/// mmrotate, unparsable numbers are an error naming the line rather than a crash, and fields are
+/// split at any whitespace: mmrotate's `line.split(' ')` leaves the line ending in the label of a
+/// line without difficulty and writes `... plane\n 0` into the patch annfile.
 pub fn read_annfile(path: &Path) -> Result<Vec<AnnLine>, SplitError> {
     let text = std::fs::read_to_string(path).map_err(|source| SplitError::Io { path: path.into(), source })?;
     let mut out = Vec::new();
@@ -304,7 +308,7 @@ fn split_one(
     img_out: &Path,
     ann_out: &Path,
 ) -> Result<(usize, usize, Option<PathBuf>), SplitError> {
-    let img = image::open(&job.img).map_err(|source| SplitError::Image { path: job.img.clone(), source })?.to_rgb8();
+    let img = rgb8_as_cv2(image::open(&job.img).map_err(|source| SplitError::Image { path: job.img.clone(), source })?);
     let (missing, anns) = match &job.ann {
         Some(a) if a.is_file() => (None, read_annfile(a)?),
         Some(a) => (Some(a.clone()), Vec::new()),
@@ -334,14 +338,47 @@ fn split_one(
         let ann_path = ann_out.join(format!("{name}.txt"));
         std::fs::write(&ann_path, text).map_err(|source| SplitError::Io { path: ann_path, source })?;
         // The crop is what lies inside the image; padding fills the rest bottom/right.
-        let (cw, ch) = ((x1.min(w as i64) - x0) as u32, (y1.min(h as i64) - y0) as u32);
-        let (pw, ph) = if cfg.no_padding { (cw, ch) } else { ((x1 - x0) as u32, (y1 - y0) as u32) };
-        let mut patch = image::RgbImage::from_pixel(pw, ph, image::Rgb(pad));
-        image::imageops::replace(&mut patch, &*image::imageops::crop_imm(&img, x0 as u32, y0 as u32, cw, ch), 0, 0);
+        let (cw, ch) = ((x1.min(w as i64) - x0) as usize, (y1.min(h as i64) - y0) as usize);
+        let (pw, ph) = if cfg.no_padding { (cw, ch) } else { ((x1 - x0) as usize, (y1 - y0) as usize) };
+        let patch = crop_padded(&img, [x0 as usize, y0 as usize], [cw, ch], [pw, ph], pad);
         let path = img_out.join(format!("{name}.{}", cfg.save_ext.trim_start_matches('.')));
         save(&patch, &path, ext).map_err(|source| SplitError::Image { path, source })?;
     }
     Ok((windows.len(), objects, missing))
+}
+
+/// The `crop` (w, h) of `img` at `at` (x, y), padded with `pad` bottom and right to `size`,
+/// copied a row at a time (a pixel-wise `imageops::replace` took a tenth of the split's time).
+fn crop_padded(img: &image::RgbImage, at: [usize; 2], crop: [usize; 2], size: [usize; 2], pad: [u8; 3]) -> image::RgbImage {
+    let (raw, stride) = (img.as_raw(), img.width() as usize * 3);
+    let pad_row = pad.repeat(size[0]);
+    let mut out = Vec::with_capacity(size[0] * size[1] * 3);
+    for row in 0..size[1] {
+        if row < crop[1] {
+            let start = (at[1] + row) * stride + at[0] * 3;
+            out.extend_from_slice(&raw[start..start + crop[0] * 3]);
+            out.extend_from_slice(&pad_row[crop[0] * 3..]);
+        } else {
+            out.extend_from_slice(&pad_row);
+        }
+    }
+    image::RgbImage::from_raw(size[0] as u32, size[1] as u32, out).expect("size[0] * size[1] pixels")
+}
+
+/// The 8-bit RGB pixels `cv2.imread(path)` gives (in RGB order): alpha dropped, gray replicated,
+/// and 16-bit samples cut to their high byte as libpng's `strip_16` does, where image's
+/// `to_rgb8` would round (`v / 257`) and differ by one in about half the values.
+fn rgb8_as_cv2(img: image::DynamicImage) -> image::RgbImage {
+    use image::DynamicImage::*;
+    match img {
+        ImageLuma16(_) | ImageLumaA16(_) | ImageRgb16(_) | ImageRgba16(_) => {
+            let wide = img.to_rgb16();
+            let (w, h) = wide.dimensions();
+            let bytes = wide.into_raw().into_iter().map(|v| (v >> 8) as u8).collect();
+            image::RgbImage::from_raw(w, h, bytes).expect("same number of samples")
+        }
+        other => other.to_rgb8(),
+    }
 }
 
 fn save(patch: &image::RgbImage, path: &Path, ext: &str) -> Result<(), image::ImageError> {
@@ -380,6 +417,30 @@ mod tests {
         assert_eq!(py_f32(359.0), "359.0");
         assert_eq!(py_f32(-12.5), "-12.5");
         assert_eq!(py_f32(0.1), "0.1");
+    }
+
+    #[test]
+    fn crops_are_padded_bottom_and_right() {
+        // A 3 x 2 image whose pixel (x, y) is [10x + y; 3].
+        let img = image::RgbImage::from_fn(3, 2, |x, y| image::Rgb([(10 * x + y) as u8; 3]));
+        let p = crop_padded(&img, [1, 0], [2, 2], [3, 3], [7, 8, 9]);
+        let px: Vec<[u8; 3]> = p.pixels().map(|q| q.0).collect();
+        let (a, b, c, d, z) = ([10; 3], [20; 3], [11; 3], [21; 3], [7, 8, 9]);
+        assert_eq!(px, [a, b, z, c, d, z, z, z, z]);
+        // no_padding: the crop alone.
+        assert_eq!(crop_padded(&img, [2, 1], [1, 1], [1, 1], [0; 3]).into_raw(), [21, 21, 21]);
+    }
+
+    #[test]
+    fn sixteen_bit_images_keep_the_high_byte_as_cv2() {
+        // Regression: 16-bit PNGs came out one level off mmrotate's patches in about half the
+        // values (image's `to_rgb8` rounds v / 257). cv2 4.12's imread gives v >> 8 (checked on
+        // all 65,536 values by scripts/bench/img_split_vs_mmrotate.sh's edge inputs).
+        let gray = image::ImageBuffer::<image::Luma<u16>, _>::from_raw(3, 1, vec![511u16, 0xFF80, 0x8080]).unwrap();
+        let rgb = rgb8_as_cv2(image::DynamicImage::ImageLuma16(gray));
+        assert_eq!(rgb.into_raw(), [1, 1, 1, 0xFF, 0xFF, 0xFF, 0x80, 0x80, 0x80]);
+        let rgba = image::ImageBuffer::<image::Rgba<u16>, _>::from_raw(1, 1, vec![0x12FF, 0x3400, 0x56AB, 0]).unwrap();
+        assert_eq!(rgb8_as_cv2(image::DynamicImage::ImageRgba16(rgba)).into_raw(), [0x12, 0x34, 0x56]);
     }
 
     #[test]

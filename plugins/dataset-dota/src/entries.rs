@@ -1,12 +1,15 @@
 //! The entries this library offers, each registered with `inventory::submit!`.
 
-use crate::classes::{dota_v1_5, dota_v2_0, DOTA_V1_0, SYNTHETIC};
-use crate::config::Config;
+use crate::classes::{DOTA_V1_0, DOTA_V1_5, DOTA_V2_0, SYNTHETIC};
 use crate::folder::{load, ClassSource};
 use lmmrotate_abi::{dataset_box, inventory, DatasetBox, Entry, ErrorKind, HostBox, PluginError};
+use lmmrotate_dataset_reader::config::DatasetConfig;
+
+/// The config keys these entries take besides the common ones.
+const EXTRA_KEYS: [&str; 2] = ["classes", "select"];
 
 fn fixed(entry: &str, json: &str, names: &[&str], default_split: Option<&str>, host: HostBox) -> Result<DatasetBox, PluginError> {
-    let mut cfg = Config::parse(json, entry)?;
+    let mut cfg = DatasetConfig::parse_with(json, entry, &EXTRA_KEYS)?;
     if cfg.classes.is_some() {
         return Err(PluginError::new(
             ErrorKind::INVALID_CONFIG,
@@ -28,13 +31,13 @@ inventory::submit! {
 
 inventory::submit! {
     Entry::dataset("dota-v1.5", "DOTA-v1.5 (16 classes, + container-crane)", |c, h| {
-        fixed("dota-v1.5", c, &dota_v1_5(), Some("trainval"), h)
+        fixed("dota-v1.5", c, &DOTA_V1_5, Some("trainval"), h)
     })
 }
 
 inventory::submit! {
     Entry::dataset("dota-v2.0", "DOTA-v2.0 (18 classes, + airport, helipad)", |c, h| {
-        fixed("dota-v2.0", c, &dota_v2_0(), Some("trainval"), h)
+        fixed("dota-v2.0", c, &DOTA_V2_0, Some("trainval"), h)
     })
 }
 
@@ -49,7 +52,7 @@ inventory::submit! {
         "dota-folder",
         "any folder of images + DOTA annfiles; classes from a file, ROOT/classes.txt or the annfiles",
         |c, h| {
-            let cfg = Config::parse(c, "dota-folder")?;
+            let cfg = DatasetConfig::parse_with(c, "dota-folder", &EXTRA_KEYS)?;
             let classes = match &cfg.classes {
                 Some(f) => ClassSource::File(f.into()),
                 None => ClassSource::FileOrInferred,

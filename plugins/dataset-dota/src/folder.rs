@@ -1,16 +1,20 @@
-//! Loads a DOTA-style folder: `DIR/images/*` (sorted by name) with `DIR/annfiles/<stem>.txt`
-//! (or mmrotate's original `labelTxt/`), where `DIR` is `ROOT/<split>` or `ROOT`. A split with
-//! no annotation folder at all is an unlabelled test split; otherwise every image needs its
-//! annfile and every annfile its image.
+//! Loads a DOTA-style split through the shared reader: `DIR/images/*` (sorted by name) with
+//! `DIR/annfiles/<stem>.txt` (or mmrotate's original `labelTxt/`), or a COCO JSON, where `DIR`
+//! is `ROOT/<split>` or `ROOT`. A split with no annotation folder is an unlabelled test split;
+//! otherwise every image needs its annfile and every annfile its image. A split named in
+//! `select` is cut out of another split ([`crate::select`]).
 
-use crate::config::Config;
-use lmmrotate_abi::{ErrorKind, HostBox, PluginError, Sample};
-use lmmrotate_dataset_reader::{
-    image_meta, list_images, parse_quad, read_class_file, read_dota_annfile, splits_of, stem, ClassIndex, Loaded,
-    Problems,
-};
-use std::collections::{BTreeSet, HashSet};
+use crate::select;
+use lmmrotate_abi::{ErrorKind, HostBox, PluginError};
+use lmmrotate_dataset_reader::config::DatasetConfig;
+use lmmrotate_dataset_reader::folder::find_dir;
+use lmmrotate_dataset_reader::load::{load_split, Layout};
+use lmmrotate_dataset_reader::{parse_quad, read_class_file, read_dota_annfile, splits_of, ClassIndex, Loaded, Problems};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+
+/// Annotation folders next to `images`, first found wins.
+const ANN_DIRS: [&str; 2] = ["annfiles", "labelTxt"];
 
 /// Where the class list comes from.
 pub enum ClassSource {
@@ -20,95 +24,39 @@ pub enum ClassSource {
     FileOrInferred,
 }
 
-fn io(msg: String) -> PluginError {
-    PluginError::new(ErrorKind::IO, msg)
+fn no_skipped_class(_: &str) -> bool {
+    false
 }
 
 /// Reads the split named by `cfg` into memory.
-pub fn load(cfg: &Config, classes: ClassSource, host: &HostBox) -> Result<Loaded, PluginError> {
-    let root = Path::new(&cfg.root);
-    if !root.is_dir() {
-        return Err(io(format!("dataset root {} is not a folder", root.display())));
-    }
-    let dir = match &cfg.split {
-        Some(s) => root.join(s),
-        None => root.to_path_buf(),
+pub fn load(cfg: &DatasetConfig, classes: ClassSource, host: &HostBox) -> Result<Loaded, PluginError> {
+    let root = cfg.root_dir()?;
+    let selection = cfg.split.as_deref().and_then(|s| cfg.select.get_key_value(s));
+    let dir = match (selection, &cfg.split) {
+        (Some((_, sel)), _) => root.join(&sel.from),
+        (None, Some(s)) => root.join(s),
+        (None, None) => root.to_path_buf(),
     };
-    let splits = splits_of(root);
-    let img_dir = dir.join("images");
-    if !img_dir.is_dir() {
-        return Err(io(format!("{} has no `images` folder (splits under {}: {})", dir.display(), root.display(), splits.join(", "))));
-    }
-    let ann_dir = ["annfiles", "labelTxt"].map(|d| dir.join(d)).into_iter().find(|p| p.is_dir());
     let names = match classes {
         ClassSource::Fixed(v) => v,
         ClassSource::File(p) => read_class_file(&p)?,
         ClassSource::FileOrInferred => match [dir.join("classes.txt"), root.join("classes.txt")].into_iter().find(|p| p.is_file()) {
             Some(p) => read_class_file(&p)?,
-            None => infer_classes(ann_dir.as_deref(), &dir)?,
+            None => infer_classes(find_dir(&dir, &ANN_DIRS).as_deref(), &dir)?,
         },
     };
     let classes = ClassIndex::new(&names);
-    let mut problems = Problems::new(cfg.skip_bad);
-    let images = list_images(&img_dir)?;
-    if ann_dir.is_none() {
-        host.warn(format!("{} has no annfiles folder: its {} images are loaded without objects", dir.display(), images.len()));
+    let mut splits = splits_of(root);
+    splits.extend(cfg.select.keys().cloned());
+    splits.sort();
+    splits.dedup();
+    let layout = Layout { classes: &classes, splits, ann_dirs: &ANN_DIRS, exts: &["txt"], skip_class: no_skipped_class };
+    let mut read = |p: &Path, problems: &mut Problems| read_dota_annfile(p, &classes, problems);
+    let mut loaded = load_split(cfg, &[dir], &layout, &mut read, host)?;
+    if let Some((name, sel)) = selection {
+        select::keep(&mut loaded, name, sel, &cfg.select, host)?;
     }
-    let label = format!("load {}", dir.display());
-    let mut seen = HashSet::new();
-    let mut samples = Vec::with_capacity(images.len());
-    for (i, path) in images.iter().enumerate() {
-        if i % 256 == 0 {
-            host.progress(label.as_str().into(), i as u64, images.len() as u64);
-        }
-        let id = stem(path);
-        if !seen.insert(id.clone()) {
-            problems.report(ErrorKind::PARSE, format!("{}: a second image with id {id:?}", path.display()))?;
-            continue;
-        }
-        let image = match image_meta(path) {
-            Ok(m) => m,
-            Err(msg) => {
-                problems.report(ErrorKind::IO, msg)?;
-                continue;
-            }
-        };
-        let objects = match &ann_dir {
-            None => Vec::new(),
-            Some(ad) => {
-                let ann = ad.join(format!("{id}.txt"));
-                if !ann.is_file() {
-                    problems.report(ErrorKind::IO, format!("{}: no annotation file {}", path.display(), ann.display()))?;
-                    continue;
-                }
-                match read_dota_annfile(&ann, &classes, &mut problems)? {
-                    Some(o) => o,
-                    None => continue,
-                }
-            }
-        };
-        samples.push(Sample { image, objects: objects.into() });
-    }
-    host.progress(label.as_str().into(), images.len() as u64, images.len() as u64);
-    if let Some(ad) = &ann_dir {
-        for ann in annfiles(ad)? {
-            if !seen.contains(&stem(&ann)) {
-                problems.report(ErrorKind::IO, format!("{}: no image {}/{}.*", ann.display(), img_dir.display(), stem(&ann)))?;
-            }
-        }
-    }
-    let problems = problems.into_vec();
-    if !problems.is_empty() {
-        host.warn(format!("{}: skipped {} bad inputs (see problems)", dir.display(), problems.len()));
-    }
-    Ok(Loaded { classes: classes.table().clone(), splits, samples, problems })
-}
-
-fn annfiles(dir: &Path) -> Result<Vec<PathBuf>, PluginError> {
-    let rd = std::fs::read_dir(dir).map_err(|e| PluginError::from_std(ErrorKind::IO, &e).context(format!("listing {}", dir.display())))?;
-    let mut v: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "txt")).collect();
-    v.sort();
-    Ok(v)
+    Ok(loaded)
 }
 
 /// The sorted class names used in the annfiles (what a user's custom folder implies).
@@ -116,8 +64,9 @@ fn infer_classes(ann_dir: Option<&Path>, dir: &Path) -> Result<Vec<String>, Plug
     let ad = ann_dir.ok_or_else(|| {
         PluginError::new(ErrorKind::INVALID_CONFIG, format!("{}: no annfiles to infer classes from; give `classes`", dir.display()))
     })?;
+    let rd = std::fs::read_dir(ad).map_err(|e| PluginError::from_std(ErrorKind::IO, &e).context(format!("listing {}", ad.display())))?;
     let mut names = BTreeSet::new();
-    for f in annfiles(ad)? {
+    for f in rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "txt")) {
         // Unreadable files and malformed lines are reported when the files are read for real.
         let Ok(text) = std::fs::read_to_string(&f) else { continue };
         for line in text.lines() {

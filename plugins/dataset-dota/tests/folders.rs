@@ -103,6 +103,11 @@ fn config_errors_are_clear() {
     let err = open("dota", serde_json::json!({"root": dir.path(), "spilt": "x"})).err().unwrap();
     assert!(err.contains("unknown field `spilt`"), "{err}");
     let err = open("dota", serde_json::json!({"root": dir.path()})).err().unwrap();
+    assert!(err.contains("trainval not found"), "{err}");
+    let err = open("dota-folder", serde_json::json!({"root": dir.path(), "classes": "c.txt"})).err().unwrap();
+    assert!(err.contains("reading class list c.txt"), "{err}");
+    std::fs::create_dir(dir.path().join("trainval")).unwrap();
+    let err = open("dota", serde_json::json!({"root": dir.path()})).err().unwrap();
     assert!(err.contains("no `images` folder"), "{err}");
     let err = open("dota", serde_json::json!({"root": dir.path().join("nope")})).err().unwrap();
     assert!(err.contains("is not a folder"), "{err}");
@@ -158,4 +163,81 @@ fn synthetic_reads_what_synth_writes() {
     assert_eq!(total, summary.objects);
     assert_eq!(ds.sample(0).unwrap().image.width, 96);
     assert!(ds.problems().unwrap().is_empty());
+}
+
+/// `ROOT/trainval` with patches of DOTA images P0001 (train), P0002 (val) and P0003 (in neither
+/// list), and the original image folders upstream lists the ids from.
+fn train_val_layout(root: &Path) {
+    for name in ["P0001__1024__0___0", "P0001__1024__824___0", "P0002__1024__0___0", "P0003__1024__0___0"] {
+        png(&root.join(format!("split_ss_dota/trainval/images/{name}.png")), 8, 8);
+        write(&root.join(format!("split_ss_dota/trainval/annfiles/{name}.txt")), "0 0 4 0 4 4 0 4 plane 0\n");
+    }
+    png(&root.join("DOTA/train/images/P0001.png"), 4, 4);
+    write(&root.join("DOTA/train/labelTxt/P0001.txt"), "");
+    write(&root.join("val_ids.txt"), "P0002\n\nP0004\n");
+}
+
+fn ids(ds: &DatasetBox) -> Vec<String> {
+    (0..ds.len().unwrap()).map(|i| ds.sample(i).unwrap().image.id.as_str().to_string()).collect()
+}
+
+#[test]
+fn train_and_val_are_selected_from_trainval_by_original_image_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    train_val_layout(root);
+    let select = serde_json::json!({
+        "train": {"from": "trainval", "ids": root.join("DOTA/train/images")},
+        "val": {"from": "trainval", "ids": root.join("val_ids.txt")},
+    });
+    let cfg = |split: &str| serde_json::json!({"root": root.join("split_ss_dota"), "split": split, "select": select});
+    // Upstream's rule, by hand: file_name[:5] in the train (P0001) / val (P0002) ids.
+    let train = open("dota", cfg("train")).unwrap();
+    assert_eq!(ids(&train), ["P0001__1024__0___0", "P0001__1024__824___0"]);
+    assert_eq!(train.sample(0).unwrap().objects.len(), 1);
+    let splits: Vec<String> = train.splits().unwrap().into_iter().map(|s| s.into_string()).collect();
+    assert_eq!(splits, ["train", "trainval", "val"]);
+    assert_eq!(ids(&open("dota", cfg("val")).unwrap()), ["P0002__1024__0___0"]);
+    // Splits not in `select` are read as before.
+    assert_eq!(open("dota", cfg("trainval")).unwrap().len().unwrap(), 4);
+    // The labelTxt folder of the originals lists the same ids.
+    let by_labels = serde_json::json!({"root": root.join("split_ss_dota"), "split": "train",
+        "select": {"train": {"from": "trainval", "ids": root.join("DOTA/train/labelTxt")}}});
+    assert_eq!(open("dota", by_labels).unwrap().len().unwrap(), 2);
+}
+
+#[test]
+fn a_selection_that_takes_nothing_or_cannot_be_read_is_an_error_naming_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    train_val_layout(root);
+    write(&root.join("other_ids.txt"), "P0100\nP0101\n");
+    let cfg = |ids: std::path::PathBuf| {
+        serde_json::json!({"root": root.join("split_ss_dota"), "split": "train", "select": {"train": {"from": "trainval", "ids": ids}}})
+    };
+    let err = open("dota", cfg(root.join("other_ids.txt"))).err().unwrap();
+    assert!(err.contains("select.train.ids") && err.contains("none of the 4 images of split \"trainval\""), "{err}");
+    let err = open("dota", cfg(root.join("missing"))).err().unwrap();
+    assert!(err.contains("select.train.ids") && err.contains("missing"), "{err}");
+    let bad = serde_json::json!({"root": root.join("split_ss_dota"), "select": {"train": {"from": "trainval", "id": "x"}}});
+    assert!(open("dota", bad).err().unwrap().contains("unknown field `id`"));
+    let err = open("dota", serde_json::json!({"root": root.join("split_ss_dota"), "split": "train"})).err().unwrap();
+    assert!(err.contains("split folder") && err.contains("train not found"), "{err}");
+}
+
+#[test]
+fn dota_reads_upstreams_coco_trainval_json() {
+    // Upstream scores DOTA trainval from COCO `trainval.json` (mmrotate's dota2coco output).
+    let dir = tempfile::tempdir().unwrap();
+    png(&dir.path().join("trainval/images/P0001__1024__0___0.png"), 20, 10);
+    write(
+        &dir.path().join("trainval.json"),
+        r#"{"images": [{"id": 1, "file_name": "P0001__1024__0___0.png", "width": 20, "height": 10}],
+            "categories": [{"id": 1, "name": "plane"}, {"id": 2, "name": "harbor"}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 2, "bbox": [1, 2, 4, 4], "area": 16,
+                             "iscrowd": 0, "segmentation": [[1, 2, 5, 2, 5, 6, 1, 6]]}]}"#,
+    );
+    let ds = open("dota", serde_json::json!({"root": dir.path(), "annotations": "trainval.json"})).unwrap();
+    let s = ds.sample(0).unwrap();
+    assert_eq!((s.objects.len(), s.objects[0].class_id, s.objects[0].quad.pts[2]), (1, 12, 5.0));
 }

@@ -4,6 +4,7 @@
 use crate::{exit::Outcome, Global};
 use anyhow::{bail, Context, Result};
 use lmmrotate_abi::{ClassTable, ImageMeta, Object, Quad, Sample};
+use lmmrotate_core::data::trained_objects;
 use lmmrotate_core::{Model, Plugins};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
@@ -14,8 +15,9 @@ use std::path::{Path, PathBuf};
 #[derive(clap::Args, Debug)]
 #[command(group = clap::ArgGroup::new("source").required(true).args(["input", "dataset"]))]
 pub struct ConvertArgs {
-    /// A COCO polygon JSON (`segmentation[0]` = x1,y1,...,x4,y4; sizes from its `images`), or a
-    /// folder of DOTA annfiles (`<stem>.txt`; sizes from the image headers).
+    /// A COCO polygon JSON (`segmentation[0]` = x1,y1,...,x4,y4; sizes from its `images`;
+    /// `iscrowd` objects left out, as training and mmdet's evaluation ignore them), or a folder
+    /// of DOTA annfiles (`<stem>.txt`; sizes from the image headers).
     #[arg(long)]
     input: Option<PathBuf>,
     /// The images of an annfiles folder [default: `images` next to it].
@@ -116,7 +118,22 @@ struct CocoAnnotation {
     id: Value,
     image_id: Value,
     category_id: Value,
-    segmentation: Vec<Vec<serde_json::Number>>,
+    /// A polygon list; crowd regions may hold RLE instead, which is never read.
+    segmentation: Value,
+    #[serde(default)]
+    iscrowd: Value,
+}
+
+/// mmdet's `ann.get('iscrowd', False)`: Python truthiness of the value.
+fn is_crowd(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
 }
 
 #[derive(Deserialize)]
@@ -131,6 +148,8 @@ struct Input {
     images: Vec<(Sample, Record)>,
     /// Polygons whose numbers are all integers, and all polygons (for the `--quantize` hint).
     integer_polygons: Option<(usize, usize)>,
+    /// Crowd objects left out of the responses.
+    crowd: usize,
 }
 
 /// A JSON id as a map key, as the COCO reader of the dataset plugins keys them.
@@ -150,20 +169,28 @@ fn read_coco(path: &Path) -> Result<Input> {
     let class_of: HashMap<String, u32> = file.categories.iter().enumerate().map(|(i, c)| (key(&c.id), i as u32)).collect();
 
     let mut objects: HashMap<String, Vec<Object>> = HashMap::new();
-    let mut integer = 0;
+    let (mut integer, mut polygons, mut crowd) = (0, 0, 0);
     for (i, a) in file.annotations.iter().enumerate() {
         let at = || format!("{}: annotations[{i}] (id {})", path.display(), key(&a.id));
         let class_id = *class_of
             .get(&key(&a.category_id))
             .with_context(|| format!("{}: category_id {} is not in `categories`", at(), key(&a.category_id)))?;
+        // mmdet ignores crowd regions in evaluation, and `lmmrotate train` leaves ignored objects
+        // out of its targets; so does the SFT JSON. (Upstream's converter would encode an
+        // iscrowd polygon as an object, and fail on RLE; its five datasets have no crowd.)
+        if is_crowd(&a.iscrowd) {
+            crowd += 1;
+            continue;
+        }
         // Upstream reads the first four points of `segmentation[0]`.
-        let poly = a.segmentation.first().filter(|p| p.len() >= 8).with_context(|| {
+        let poly = a.segmentation.get(0).and_then(Value::as_array).filter(|p| p.len() >= 8).with_context(|| {
             format!("{}: `segmentation[0]` needs 8 numbers (x1, y1, ..., x4, y4)", at())
         })?;
-        integer += poly[..8].iter().all(|n| !n.is_f64()) as usize;
+        polygons += 1;
+        integer += poly[..8].iter().all(|n| n.is_i64() || n.is_u64()) as usize;
         let mut pts = [0f32; 8];
         for (p, n) in pts.iter_mut().zip(poly) {
-            *p = n.as_f64().filter(|v| v.is_finite()).with_context(|| format!("{}: coordinate {n} is not finite", at()))? as f32;
+            *p = n.as_f64().filter(|v| v.is_finite()).with_context(|| format!("{}: coordinate {n} is not a finite number", at()))? as f32;
         }
         objects.entry(key(&a.image_id)).or_default().push(Object { quad: Quad::new(pts), class_id, difficulty: 0 });
     }
@@ -183,7 +210,7 @@ fn read_coco(path: &Path) -> Result<Input> {
         let objects = objects.get(&id).cloned().unwrap_or_default();
         images.push((Sample { image, objects: objects.into() }, rec));
     }
-    Ok(Input { classes: ClassTable::from_names(&names), images, integer_polygons: Some((integer, file.annotations.len())) })
+    Ok(Input { classes: ClassTable::from_names(&names), images, integer_polygons: Some((integer, polygons)), crowd })
 }
 
 /// An annfiles folder as the `dota-folder` plugin reads it: `ROOT/{images,annfiles}`. Any other
@@ -247,11 +274,16 @@ fn read_dataset(plugins: &Plugins, name: &str, cfg: &Value, rename: &dyn Fn(&str
     let samples = lmmrotate_core::data::all_samples(&ds)?;
     let paths: Vec<PathBuf> = samples.iter().map(|s| PathBuf::from(s.image.path.as_str())).collect();
     let folder = common_folder(&paths);
+    let mut crowd = 0;
     let images = samples
         .into_iter()
         .zip(&paths)
         .enumerate()
-        .map(|(i, (s, p))| {
+        .map(|(i, (mut s, p))| {
+            // The objects `lmmrotate train --dataset` encodes: ignored (crowd) ones left out.
+            let trained = trained_objects(s.objects.as_slice());
+            crowd += s.objects.len() - trained.len();
+            s.objects = trained.into();
             let file_name = p.strip_prefix(&folder).unwrap_or(p).to_string_lossy().into_owned();
             let rec = Record(vec![
                 ("file_name".into(), file_name.into()),
@@ -262,7 +294,7 @@ fn read_dataset(plugins: &Plugins, name: &str, cfg: &Value, rename: &dyn Fn(&str
             (s, rec)
         })
         .collect();
-    Ok((Input { classes, images, integer_polygons: None }, PathBuf::from(rename(&folder.display().to_string()))))
+    Ok((Input { classes, images, integer_polygons: None, crowd }, PathBuf::from(rename(&folder.display().to_string()))))
 }
 
 /// The deepest folder holding every path.
@@ -392,6 +424,12 @@ pub fn run(g: &Global, a: &ConvertArgs) -> Result<Outcome> {
         print!(" ({dropped} images without objects dropped, as upstream's {} does)", a.format);
     }
     println!();
+    if input.crowd > 0 {
+        println!(
+            "{} crowd objects (iscrowd) left out of the responses: evaluation ignores them, as mmdet does",
+            input.crowd
+        );
+    }
     if let Some(folder) = image_folder {
         println!("file_name is relative to {} (the --image_folder for training)", folder.display());
     }
