@@ -46,9 +46,14 @@ if ! command -v chromium >/dev/null; then
 fi
 
 torch_dir="$("$venv/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))' 2>/dev/null)"
+# cudarc opens NCCL (multi-GPU training) as `libnccl.so`; torch's wheel ships libnccl.so.2 only.
+nccl_lib="$(dirname "$torch_dir")/nvidia/nccl/lib"
+if [ -e "$nccl_lib/libnccl.so.2" ] && [ ! -e "$nccl_lib/libnccl.so" ]; then
+    ln -s libnccl.so.2 "$nccl_lib/libnccl.so"
+fi
 cat > "$root/.env.sh" <<ENV
-# Written by scripts/setup.sh: libtorch for the tch-based plugins.
+# Written by scripts/setup.sh: libtorch for the tch-based plugins, NCCL for multi-GPU runs.
 export LIBTORCH="$torch_dir"
-export LD_LIBRARY_PATH="$torch_dir/lib\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
+export LD_LIBRARY_PATH="$torch_dir/lib:$nccl_lib\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
 ENV
 echo "setup: wrote .env.sh (LIBTORCH=$torch_dir)"

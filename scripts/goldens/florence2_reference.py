@@ -10,6 +10,8 @@ identity, and writes under OUT (default plugins/model-florence2-tch/tests/golden
   original-bin/pytorch_model.bin                   the same, fp16, as torch.save writes it
   reference.safetensors                            inputs and outputs (see below)
   reference.json                                   generated token ids (greedy, 3 beams)
+  train_reference.safetensors                      one training step: loss, gradients and the
+                                                   weights after torch's AdamW (tiny only)
 
 Regenerate (CPU, a few seconds) with the project's virtualenv:
   .venv/bin/pip install transformers==5.17.0 safetensors
@@ -110,6 +112,8 @@ def main():
     if PRESET == "tiny":
         write_original_layouts(model)
     reference(model, "cpu")
+    if PRESET == "tiny":
+        train_reference(model)
     if PRESET != "tiny" and torch.cuda.is_available():
         # The same computation with the GPU's default numerics (cuDNN convolutions in TF32, as in
         # libtorch), to compare the Rust model on CUDA against HF on the same GPU.
@@ -169,6 +173,32 @@ def reference(model, device):
     json.dump({"max_length": MAX_LENGTH, "no_repeat_ngram_size": 3, **gen},
               open(f"{OUT}/reference{suffix}.json", "w"), indent=1)
     print("wrote", OUT, gen)
+
+
+def train_reference(model):
+    """One training step as LMMRotate takes it (labels -> shifted decoder inputs, mean token
+    cross-entropy over the labels as upstream's remote code computes it, torch.optim.AdamW), in
+    eval mode so that no dropout makes it random. Gradients and updated weights of every
+    parameter, by native key."""
+    model = model.eval()
+    g = torch.Generator().manual_seed(2)
+    pixels = torch.randn(2, 3, SIZE, SIZE, generator=g)
+    prompt = torch.tensor([[0, 100, 200, 300, 400, 2]] * 2)
+    n_img = (SIZE // 32) ** 2 + 1
+    input_ids = torch.cat([torch.full((2, n_img), IMAGE_TOKEN), prompt], 1)
+    labels = torch.tensor([[0, 5, 6, 7, 8, 9, 10, 2], [0, 11, 12, 13, 14, 2, -100, -100]])
+    out = model(input_ids=input_ids, pixel_values=pixels, labels=labels)
+    out.loss.backward()
+    names = [n for n, _ in model.named_parameters()]
+    grads = {f"grad.{n}": p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    opt.step()
+    after = {f"after.{n}": p.detach().clone() for n, p in model.named_parameters()}
+    save_file(
+        {"pixel_values": pixels, "prompt_ids": prompt, "labels": labels, "loss": out.loss.detach().reshape(1), **grads, **after},
+        f"{OUT}/train_reference.safetensors",
+    )
+    print("train reference: loss", out.loss.item(), len(names), "parameters")
 
 
 if __name__ == "__main__":

@@ -232,7 +232,9 @@ impl ModelPlugin for Florence2Plugin {
         let mut skipped = false;
         if control.apply_update {
             let opt = self.optimizer.as_mut().expect("configured above");
-            match opt.step(control.lr)? {
+            let grads = opt.gradients()?;
+            phases.mark("gradients");
+            match opt.apply(grads, control.lr)? {
                 Some(norm) => grad_norm = ROption::RSome(norm),
                 None => {
                     skipped = true;

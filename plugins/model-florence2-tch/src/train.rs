@@ -201,18 +201,34 @@ impl AdamW {
         self.scaler.as_ref().map_or(1.0, |s| s.scale)
     }
 
+    /// The gradients of this update as one fp32 vector, averaged over the data-parallel ranks.
+    pub fn gradients(&self) -> Result<Tensor, PluginError> {
+        if self.params.is_empty() {
+            return Ok(Tensor::zeros([0], (Kind::Float, tch::Device::Cpu)));
+        }
+        tch::no_grad(|| {
+            let mut g = self.flat_grad();
+            if let Some(comm) = &self.comm {
+                comm.all_reduce_sum(buffer(&g)?).into_result().map_err(|e| e.context(format!("averaging gradients at step {}", self.step + 1)))?;
+                g /= comm.world_size() as f64;
+            }
+            Ok(g)
+        })
+    }
+
     /// One update with learning rate `lr`; returns the gradient norm before clipping, or `None`
     /// when fp16 loss scaling skipped the update (non-finite gradients; the scale is halved).
     pub fn step(&mut self, lr: f64) -> Result<Option<f64>, PluginError> {
+        let g = self.gradients()?;
+        self.apply(g, lr)
+    }
+
+    /// The update from gradients `g` (from [`Self::gradients`]).
+    pub fn apply(&mut self, mut g: Tensor, lr: f64) -> Result<Option<f64>, PluginError> {
         if self.params.is_empty() {
             return Ok(Some(0.0));
         }
         tch::no_grad(|| {
-            let mut g = self.flat_grad();
-            if let Some(comm) = self.comm.as_ref().filter(|c| c.world_size() > 1) {
-                comm.all_reduce_sum(buffer(&g)?).into_result().map_err(|e| e.context(format!("averaging gradients at step {}", self.step + 1)))?;
-                g /= comm.world_size() as f64;
-            }
             if let Some(s) = &self.scaler {
                 g /= s.scale;
             }
