@@ -25,6 +25,8 @@ pub struct Florence2Plugin {
     device: Device,
     training: bool,
     optimizer: Option<AdamW>,
+    /// Micro-batches since the last update (with the update count, it seeds the step's dropout).
+    micro: u64,
     frozen_position_rows: Option<i64>,
     host: HostBox,
 }
@@ -43,6 +45,8 @@ impl Florence2Plugin {
     pub fn from_json(config: &str, host: HostBox) -> Result<Self, PluginError> {
         let cfg = PluginConfig::from_json(config)?;
         let device = cfg.device()?;
+        // Random initialisation draws from the global generator too (see `RNG`).
+        let _rng = RNG.lock().unwrap_or_else(|p| p.into_inner());
         tch::manual_seed(cfg.seed as i64);
         let (mut arch, weights, tok_dir) = match &cfg.checkpoint {
             Some(dir) => {
@@ -107,7 +111,7 @@ impl Florence2Plugin {
             vs.set_kind(cfg.dtype.kind());
         }
         host.info(format!("florence2 on {device:?}, {} parameters, {:?}", count(&vs), cfg.dtype));
-        Ok(Self { cfg, model, vs, tokenizer, device, training: false, optimizer: None, frozen_position_rows, host })
+        Ok(Self { cfg, model, vs, tokenizer, device, training: false, optimizer: None, micro: 0, frozen_position_rows, host })
     }
 
     fn max_text_len(&self) -> i64 {
@@ -156,6 +160,17 @@ impl Phases {
             format!("step: {}", parts.join(", "))
         })
     }
+}
+
+/// Serialises the uses of libtorch's global random generator by the models of this process.
+static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A well-mixed 63-bit seed from the run's seed and the position in the run (splitmix64).
+fn step_seed(seed: u64, update: u64, micro: u64, rank: u32) -> u64 {
+    let mut z = seed ^ update.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ micro.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ ((rank as u64) << 48);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)) >> 1
 }
 
 fn count(vs: &nn::VarStore) -> i64 {
@@ -216,7 +231,17 @@ impl ModelPlugin for Florence2Plugin {
         let prompts: Vec<&str> = batch.prompts.iter().map(|s| s.as_str()).collect();
         let prompt_ids = self.prompt_ids(&prompts)?;
         phases.mark("inputs");
-        let logits = self.model.forward(&pixels, &prompt_ids, &dec, self.training);
+        let logits = {
+            // Dropout draws from libtorch's global generator, seeded here by (seed, update,
+            // micro-batch, rank) so that a resumed run draws what the uninterrupted run drew;
+            // the lock keeps other models of this process from drawing in between.
+            let _rng = RNG.lock().unwrap_or_else(|p| p.into_inner());
+            if self.training {
+                let opt = self.optimizer.as_ref().expect("configured above");
+                tch::manual_seed(step_seed(self.cfg.seed, opt.step as u64, self.micro, opt.rank()) as i64);
+            }
+            self.model.forward(&pixels, &prompt_ids, &dec, self.training)
+        };
         let v = logits.size()[2];
         let loss = logits.reshape([-1, v]).cross_entropy_loss::<Tensor>(&lab.reshape([-1]), None, tch::Reduction::Mean, -100, 0.0);
         phases.mark("forward");
@@ -242,6 +267,9 @@ impl ModelPlugin for Florence2Plugin {
                 }
             }
             opt.zero_grad();
+            self.micro = 0;
+        } else {
+            self.micro += 1;
         }
         phases.mark("optimizer");
         if let Some(line) = phases.report() {

@@ -149,6 +149,11 @@ impl AdamW {
         Self { names, params, spans, flat, master, m, v, step: 0, opts, frozen, scaler, comm: None }
     }
 
+    /// This process's rank in the data-parallel group (0 when alone).
+    pub fn rank(&self) -> u32 {
+        self.comm.as_ref().map_or(0, |c| c.rank())
+    }
+
     /// Number of trained parameters.
     pub fn trainable(&self) -> i64 {
         self.master.numel() as i64

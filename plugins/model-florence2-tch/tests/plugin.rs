@@ -106,6 +106,8 @@ fn training_lowers_the_loss() {
 fn save_load_resume_reproduces_weights_outputs_and_optimizer() {
     let dir = tempfile::tempdir().unwrap();
     let mut a = plugin(serde_json::json!({}));
+    // Training mode: dropout is on, so equal continuations also need the same random draws.
+    a.set_training(true).unwrap();
     for _ in 0..3 {
         a.train_step(&batch(), step(1e-3)).unwrap();
     }
@@ -115,12 +117,15 @@ fn save_load_resume_reproduces_weights_outputs_and_optimizer() {
     }
     let gen = GenBatch { images: images().into(), prompts: vec![RString::from("<ROD>"); 2].into() };
     let opts = GenOptions { max_new_tokens: 10, ..GenOptions::default() };
+    a.set_training(false).unwrap();
     let before = a.generate(&gen, &opts).unwrap();
+    a.set_training(true).unwrap();
     let cont_a: Vec<f64> = (0..2).map(|_| a.train_step(&batch(), step(1e-3)).unwrap().loss).collect();
 
     let mut b = plugin(serde_json::json!({"checkpoint": dir.path(), "variant": null, "tokenizer": null}));
     assert_eq!(b.generate(&gen, &opts).unwrap(), before, "reloaded model generates the same");
     b.load_training_state(dir.path().to_str().unwrap()).unwrap();
+    b.set_training(true).unwrap();
     let cont_b: Vec<f64> = (0..2).map(|_| b.train_step(&batch(), step(1e-3)).unwrap().loss).collect();
     for (x, y) in cont_a.iter().zip(&cont_b) {
         assert!((x - y).abs() < 1e-5, "resumed losses {cont_b:?} vs {cont_a:?}");
