@@ -10,18 +10,32 @@ OUT="${OUT:-out}"; res="$OUT/micro_sweep"; mkdir -p "$res"
 TRAIN_SECONDS="${TRAIN_SECONDS:-360}"
 IMAGES="${IMAGES:-12000}"
 scene="${SCENE:-{\"min_objects\":1,\"max_objects\":4,\"object_scale\":1.0,\"crowding\":0.1\}}"
-# name:lr:schedule:batch
-RECIPES="${RECIPES:-a:1e-3:constant:64 b:3e-3:cosine:64 c:5e-4:cosine:64}"
+# name:lr:schedule:batch:max_steps (warm-up: 2 % of max_steps; a run stopped by the time limit
+# keeps what it has)
+RECIPES="${RECIPES:-a:1e-3:constant:64:6000 b:2e-3:constant:128:4000}"
 work="${TMPDIR:-/tmp}/lmm_sweep"; mkdir -p "$work"
 lmm data synth --out "$work/train" --images "$IMAGES" --size 256 --seed 1 --scene "$scene"
 lmm data synth --out "$work/test" --images 200 --size 256 --seed 2 --prefix test_ --scene "$scene"
+if [ "${PROFILE:-1}" = 1 ]; then
+  # One run alone first, each phase of the step timed (device synchronised between phases).
+  LMMROTATE_LOG=info ./carry/lmmrotate --registry scripts/gpu/registry.toml train --model micro --dataset synthetic \
+    --dataset-root "$work/train" --output_dir "$work/profile" --max_steps 40 --per_device_train_batch_size 64 \
+    --gradient_accumulation_steps 1 --learning_rate 1e-3 --save_steps 100000 --model-config '{"profile":true}' 2>&1 \
+    | grep "step: inputs" | tail -5 | tee "$res/profile.txt"
+  ./carry/lmmrotate -q --registry scripts/gpu/registry.toml train --model micro --dataset synthetic \
+    --dataset-root "$work/train" --output_dir "$work/alone" --max_steps 200 --per_device_train_batch_size 64 \
+    --gradient_accumulation_steps 1 --learning_rate 1e-3 --save_steps 100000 | tail -2 | tee -a "$res/profile.txt"
+fi
 pids=()
+# Concurrent runs share the cores (OpenMP spins; see `lmmrotate launch`).
+n_runs=$(wc -w <<<"$RECIPES"); share=$(( $(nproc) / n_runs )); [ "$share" -ge 1 ] || share=1
+export OMP_NUM_THREADS="$share" RAYON_NUM_THREADS="$share"
 for r in $RECIPES; do
-  IFS=: read -r name lr sched batch <<<"$r"
+  IFS=: read -r name lr sched batch steps <<<"$r"
   timeout -s INT "$TRAIN_SECONDS" ./carry/lmmrotate -q --registry scripts/gpu/registry.toml train --model micro \
-    --dataset synthetic --dataset-root "$work/train" --output_dir "$work/$name" --max_steps 100000 \
+    --dataset synthetic --dataset-root "$work/train" --output_dir "$work/$name" --max_steps "$steps" \
     --per_device_train_batch_size "$batch" --gradient_accumulation_steps 1 --learning_rate "$lr" \
-    --lr_scheduler_type "$sched" --warmup_ratio 0.01 --save_steps 100000 --prefetch 8 >"$res/$name.train.txt" 2>&1 &
+    --lr_scheduler_type "$sched" --warmup_ratio 0.02 --save_steps 100000 --prefetch 8 >"$res/$name.train.txt" 2>&1 &
   pids+=($!)
 done
 for p in "${pids[@]}"; do wait "$p" || true; done

@@ -55,6 +55,11 @@ pub fn run(g: &Global, a: &Args) -> Result<Outcome> {
         SIGNALS.fetch_add(1, Ordering::SeqCst);
     })
     .context("installing the signal handler")?;
+    // Ranks share the node's cores: without a limit each would start a thread per core for
+    // libtorch (OpenMP, which spins) and for image decoding (rayon), and starve the threads that
+    // launch GPU work. torchrun limits OpenMP the same way.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let share = (cores / a.nproc_per_node as usize).max(1).to_string();
     let mut children: Vec<(u32, Child)> = Vec::new();
     for local in 0..a.nproc_per_node {
         let rank = a.node_rank * a.nproc_per_node + local;
@@ -67,6 +72,11 @@ pub fn run(g: &Global, a: &Args) -> Result<Outcome> {
             .env("MASTER_ADDR", &a.master_addr)
             .env("MASTER_PORT", a.master_port.to_string())
             .process_group(0);
+        for var in ["OMP_NUM_THREADS", "RAYON_NUM_THREADS"] {
+            if std::env::var_os(var).is_none() {
+                cmd.env(var, &share);
+            }
+        }
         // Global options given to `launch` reach the ranks through their variables.
         if let Some(r) = &g.registry {
             cmd.env("LMMROTATE_REGISTRY", r);
