@@ -14,6 +14,10 @@ identity. Writes under OUT (default plugins/model-paligemma-candle/tests/golden/
                           shards with model.safetensors.index.json, as google/paligemma-3b-* ship
   reference.safetensors   inputs and outputs (see `tensors` below)
   reference.json          prompts, targets, token ids and greedy generations
+  generate.json           beam search and n-gram-constrained greedy generations of the same
+                          batch (`GENERATE` below: beams, no_repeat_ngram_size, length_penalty,
+                          early_stopping, and an eos of ` pool`, a frequent token of this model,
+                          so that hypotheses finish before max_new_tokens)
 
 Regenerate (CPU, a few seconds) with the project's virtualenv:
   .venv/bin/pip install -r scripts/goldens/requirements.txt
@@ -44,6 +48,16 @@ SIZE, PATCH = 32, 8
 IMAGE_TOKENS = (SIZE // PATCH) ** 2
 NOISE = 0.5  # 0.2 leaves greedy decoding stuck on one token; 0.5 gives varied tokens
 MAX_NEW = 12
+POOL = 227  # `▁pool`: a token this random model emits often, used as eos to make beams finish
+# generate(**kwargs) cases of generate.json (each with max_new_tokens=MAX_NEW, pad_token_id=0).
+GENERATE = [
+    dict(num_beams=3, no_repeat_ngram_size=3, length_penalty=1.0, early_stopping=False, eos_token_id=1),
+    dict(num_beams=3, no_repeat_ngram_size=3, length_penalty=1.0, early_stopping=False, eos_token_id=POOL),
+    dict(num_beams=4, no_repeat_ngram_size=2, length_penalty=0.5, early_stopping=True, eos_token_id=POOL),
+    dict(num_beams=2, no_repeat_ngram_size=0, length_penalty=2.0, early_stopping=False, eos_token_id=POOL),
+    dict(num_beams=1, no_repeat_ngram_size=1, length_penalty=1.0, early_stopping=False, eos_token_id=1),
+    dict(num_beams=1, no_repeat_ngram_size=2, length_penalty=1.0, early_stopping=False, eos_token_id=POOL),
+]
 
 CORPUS = [
     "detect plane ; ship ; storage tank ; baseball diamond ; tennis court ; basketball court",
@@ -93,6 +107,11 @@ def images():
         a[4 + 8 * k:14 + 8 * k, 6:24] = [230, 210 - 90 * k, 40]
         out.append(Image.fromarray(a))
     return out
+
+
+def cut_at_eos(rows, eos):
+    """Generated ids up to and including the first eos (the rest is padding)."""
+    return [row[: row.index(eos) + 1] if eos in row else row for row in rows]
 
 
 def main():
@@ -199,10 +218,13 @@ def main():
             **gen, max_new_tokens=MAX_NEW, do_sample=False, num_beams=1, eos_token_id=1, pad_token_id=0,
         )
     plen = gen["input_ids"].shape[1]
-    greedy = []
-    for row in seqs[:, plen:].tolist():
-        cut = row.index(1) + 1 if 1 in row else len(row)
-        greedy.append(row[:cut])
+    greedy = cut_at_eos(seqs[:, plen:].tolist(), 1)
+
+    cases = []
+    for case in GENERATE:
+        with torch.no_grad():
+            out_ids = model.generate(**gen, max_new_tokens=MAX_NEW, do_sample=False, pad_token_id=0, **case)
+        cases.append(dict(case, max_new_tokens=MAX_NEW, ids=cut_at_eos(out_ids[:, plen:].tolist(), case["eos_token_id"])))
 
     tensors = {
         "pixel_values": train["pixel_values"].float(),
@@ -234,7 +256,11 @@ def main():
     }
     with open(os.path.join(OUT, "reference.json"), "w") as f:
         json.dump(ref, f, indent=1)
+    with open(os.path.join(OUT, "generate.json"), "w") as f:
+        json.dump({"transformers": ref["transformers"], "prompts": gen_prompts, "cases": cases}, f, indent=1)
     print("loss", out.loss.item(), "greedy", greedy)
+    for c in cases:
+        print(c)
 
 
 if __name__ == "__main__":

@@ -116,39 +116,52 @@ pub fn copy_into(vars: &VarMap, weights: &BTreeMap<String, Tensor>, dir: &Path) 
     }
 }
 
-/// Seeded initialisation (candle's CPU generator cannot be seeded): matrices and tables from
-/// N(0, 0.02²) (transformers' `initializer_range`), vectors keep their constants (norms, biases).
+/// splitmix64: a small seeded generator (candle's CPU generator cannot be seeded).
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed ^ 0x9E37_79B9_7F4A_7C15)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn uniform(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Standard normal (Box-Muller).
+    pub fn normal(&mut self) -> f64 {
+        let (u, v) = (self.uniform().max(1e-12), self.uniform());
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }
+}
+
+/// Seeded initialisation as transformers' `_init_weights`: matrices and tables from N(0, 0.02²)
+/// (`initializer_range`), biases zero (candle-nn's `linear` draws them from its unseeded
+/// generator), other vectors keep their constants (norms).
 pub fn init_random(vars: &VarMap, seed: u64) -> Result<(), PluginError> {
     let data = vars.data().lock().expect("var map lock");
     let mut names: Vec<&String> = data.keys().collect();
     names.sort();
-    let mut state = seed ^ 0x9E37_79B9_7F4A_7C15;
-    let mut next = || {
-        // splitmix64
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    };
+    let mut rng = Rng::new(seed);
     for name in names {
         let var = &data[name];
-        if var.rank() < 2 {
-            continue;
-        }
         let n = var.elem_count();
-        let values: Vec<f32> = (0..n)
-            .map(|_| {
-                // Box-Muller.
-                let (u, v) = (next().max(1e-12), next());
-                (0.02 * (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()) as f32
-            })
-            .collect();
-        let t = Tensor::from_vec(values, var.shape(), var.device())
+        let values: Vec<f32> = if var.rank() >= 2 {
+            (0..n).map(|_| (0.02 * rng.normal()) as f32).collect()
+        } else if name.ends_with(".bias") {
+            vec![0.0; n]
+        } else {
+            continue;
+        };
+        Tensor::from_vec(values, var.shape(), var.device())
             .and_then(|t| t.to_dtype(var.dtype()))
             .and_then(|t| var.set(&t))
             .map_err(|e| PluginError::new(ErrorKind::BACKEND, format!("initialising `{name}`: {e}")))?;
-        let _ = t;
     }
     Ok(())
 }

@@ -120,19 +120,19 @@ impl PaliGemmaConfig {
             rope_theta,
             max_position_embeddings: t.usize_or("max_position_embeddings", Some(8192))?,
         };
-        if text.num_attention_heads % text.num_key_value_heads.max(1) != 0 || text.num_key_value_heads == 0 {
+        if !text.num_attention_heads.is_multiple_of(text.num_key_value_heads.max(1)) || text.num_key_value_heads == 0 {
             return Err(err(format!(
                 "config.json: text_config.num_attention_heads {} is not a multiple of num_key_value_heads {}",
                 text.num_attention_heads, text.num_key_value_heads
             )));
         }
-        if vision.hidden_size % vision.num_attention_heads != 0 {
+        if !vision.hidden_size.is_multiple_of(vision.num_attention_heads) {
             return Err(err(format!(
                 "config.json: vision_config.hidden_size {} is not a multiple of num_attention_heads {}",
                 vision.hidden_size, vision.num_attention_heads
             )));
         }
-        if vision.image_size % vision.patch_size != 0 {
+        if !vision.image_size.is_multiple_of(vision.patch_size) {
             return Err(err(format!(
                 "config.json: vision_config.image_size {} is not a multiple of patch_size {}",
                 vision.image_size, vision.patch_size
@@ -355,6 +355,10 @@ pub struct PluginConfig {
     /// Formats the model is meant to emit (reported in `info`).
     #[serde(default)]
     pub formats: Vec<String>,
+    /// Train LoRA adapters of the Gemma decoder instead of all weights (`{"rank": 8}`; see
+    /// `lora::LoraConfig`). Without it, adapters found in the checkpoint are merged at load.
+    #[serde(default)]
+    pub lora: Option<crate::lora::LoraConfig>,
 }
 
 fn default_max_text_len() -> u32 {
@@ -370,6 +374,9 @@ impl PluginConfig {
         let c: Self = serde_json::from_str(text).map_err(|e| err(format!("paligemma config: {e}")))?;
         if c.max_text_len < 2 {
             return Err(err(format!("paligemma config: max_text_len {} must be at least 2", c.max_text_len)));
+        }
+        if let Some(l) = &c.lora {
+            l.validate()?;
         }
         Ok(c)
     }

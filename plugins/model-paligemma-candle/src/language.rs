@@ -6,9 +6,15 @@
 use crate::{
     config::TextConfig,
     layers::{apply_rope, attention, gemma_rms_norm, rope_tables},
+    lora::{LoraLinear, LoraSpec},
 };
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{linear_no_bias as linear, Init, Linear, VarBuilder};
+use candle_nn::{linear_no_bias, Init, VarBuilder};
+
+/// A bias-free linear layer `name` under `vb`, with a LoRA adapter when `lora` targets it.
+fn linear(inp: usize, out: usize, vb: &VarBuilder, name: &str, lora: Option<&LoraSpec>) -> Result<LoraLinear> {
+    LoraLinear::new(linear_no_bias(inp, out, vb.pp(name))?, name, lora)
+}
 use candle_transformers::utils::repeat_kv;
 
 /// Cached keys and values of one layer, [B, kv_heads, L, head_dim] (before head repetition).
@@ -25,23 +31,23 @@ impl Kv {
 }
 
 struct Attention {
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    o: Linear,
+    q: LoraLinear,
+    k: LoraLinear,
+    v: LoraLinear,
+    o: LoraLinear,
     heads: usize,
     kv_heads: usize,
     head_dim: usize,
 }
 
 impl Attention {
-    fn new(cfg: &TextConfig, vb: VarBuilder) -> Result<Self> {
+    fn new(cfg: &TextConfig, vb: VarBuilder, lora: Option<&LoraSpec>) -> Result<Self> {
         let (h, d) = (cfg.hidden_size, cfg.head_dim);
         Ok(Self {
-            q: linear(h, cfg.num_attention_heads * d, vb.pp("q_proj"))?,
-            k: linear(h, cfg.num_key_value_heads * d, vb.pp("k_proj"))?,
-            v: linear(h, cfg.num_key_value_heads * d, vb.pp("v_proj"))?,
-            o: linear(cfg.num_attention_heads * d, h, vb.pp("o_proj"))?,
+            q: linear(h, cfg.num_attention_heads * d, &vb, "q_proj", lora)?,
+            k: linear(h, cfg.num_key_value_heads * d, &vb, "k_proj", lora)?,
+            v: linear(h, cfg.num_key_value_heads * d, &vb, "v_proj", lora)?,
+            o: linear(cfg.num_attention_heads * d, h, &vb, "o_proj", lora)?,
             heads: cfg.num_attention_heads,
             kv_heads: cfg.num_key_value_heads,
             head_dim: d,
@@ -77,24 +83,25 @@ struct Layer {
     input_norm: Tensor,
     attn: Attention,
     post_norm: Tensor,
-    gate: Linear,
-    up: Linear,
-    down: Linear,
+    gate: LoraLinear,
+    up: LoraLinear,
+    down: LoraLinear,
     eps: f64,
 }
 
 impl Layer {
-    fn new(cfg: &TextConfig, vb: VarBuilder) -> Result<Self> {
+    fn new(cfg: &TextConfig, vb: VarBuilder, lora: Option<&LoraSpec>) -> Result<Self> {
         let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
         let mlp = vb.pp("mlp");
+        let mlp_lora = lora.map(|l| l.pp("mlp"));
         Ok(Self {
             // Gemma norms scale by (1 + w): zero is the identity.
             input_norm: vb.pp("input_layernorm").get_with_hints(h, "weight", Init::Const(0.0))?,
-            attn: Attention::new(cfg, vb.pp("self_attn"))?,
+            attn: Attention::new(cfg, vb.pp("self_attn"), lora.map(|l| l.pp("self_attn")).as_ref())?,
             post_norm: vb.pp("post_attention_layernorm").get_with_hints(h, "weight", Init::Const(0.0))?,
-            gate: linear(h, i, mlp.pp("gate_proj"))?,
-            up: linear(h, i, mlp.pp("up_proj"))?,
-            down: linear(i, h, mlp.pp("down_proj"))?,
+            gate: linear(h, i, &mlp, "gate_proj", mlp_lora.as_ref())?,
+            up: linear(h, i, &mlp, "up_proj", mlp_lora.as_ref())?,
+            down: linear(i, h, &mlp, "down_proj", mlp_lora.as_ref())?,
             eps: cfg.rms_norm_eps,
         })
     }
@@ -118,10 +125,12 @@ pub struct Gemma {
 }
 
 impl Gemma {
-    /// `vb` at `language_model.model`.
-    pub fn new(cfg: &TextConfig, vb: VarBuilder) -> Result<Self> {
+    /// `vb` (and `lora`'s builder) at `language_model.model`.
+    pub fn new(cfg: &TextConfig, vb: VarBuilder, lora: Option<&LoraSpec>) -> Result<Self> {
         let embed = vb.pp("embed_tokens").get_with_hints((cfg.vocab_size, cfg.hidden_size), "weight", Init::Randn { mean: 0.0, stdev: 0.02 })?;
-        let layers = (0..cfg.num_hidden_layers).map(|i| Layer::new(cfg, vb.pp("layers").pp(i))).collect::<Result<_>>()?;
+        let layers = (0..cfg.num_hidden_layers)
+            .map(|i| Layer::new(cfg, vb.pp("layers").pp(i), lora.map(|l| l.pp("layers").pp(i)).as_ref()))
+            .collect::<Result<_>>()?;
         let norm = vb.pp("norm").get_with_hints(cfg.hidden_size, "weight", Init::Const(0.0))?;
         Ok(Self { embed, layers, norm, cfg: cfg.clone() })
     }

@@ -3,7 +3,13 @@
 //! candle-transformers' `paligemma::Model` divides the image features by their L2 norm, which is
 //! not transformers' arithmetic (no scaling since transformers 5; ÷√hidden then ×√hidden before).
 
-use crate::{config::PaliGemmaConfig, language::{Gemma, Kv}, processor::Rows, vision::SiglipVision};
+use crate::{
+    config::PaliGemmaConfig,
+    language::{Gemma, Kv},
+    lora::LoraSpec,
+    processor::Rows,
+    vision::SiglipVision,
+};
 use candle_core::{Device, Module, Result, Tensor, D};
 use candle_nn::{linear, Linear, VarBuilder};
 
@@ -16,12 +22,13 @@ pub struct PaliGemma {
 
 impl PaliGemma {
     /// Weight paths of the hub checkpoints: `vision_tower.vision_model.*`,
-    /// `multi_modal_projector.linear.*`, `language_model.model.*`.
-    pub fn new(cfg: &PaliGemmaConfig, vb: VarBuilder) -> Result<Self> {
+    /// `multi_modal_projector.linear.*`, `language_model.model.*`. With `lora` (a builder at the
+    /// root, on the adapters' variables), the decoder's target layers get adapters.
+    pub fn new(cfg: &PaliGemmaConfig, vb: VarBuilder, lora: Option<&LoraSpec>) -> Result<Self> {
         Ok(Self {
             vision: SiglipVision::new(&cfg.vision, vb.pp("vision_tower").pp("vision_model"))?,
             projector: linear(cfg.vision.hidden_size, cfg.projection_dim, vb.pp("multi_modal_projector").pp("linear"))?,
-            language: Gemma::new(&cfg.text, vb.pp("language_model").pp("model"))?,
+            language: Gemma::new(&cfg.text, vb.pp("language_model").pp("model"), lora.map(|l| l.pp("language_model").pp("model")).as_ref())?,
             cfg: cfg.clone(),
         })
     }

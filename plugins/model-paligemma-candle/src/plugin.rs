@@ -4,24 +4,31 @@
 use crate::{
     checkpoint,
     config::{ImageNorm, PaliGemmaConfig, PluginConfig},
-    generate::{greedy, GreedyOptions},
+    generate::{generate, GenerateOptions},
+    lora::{self, LoraSpec},
     model::PaliGemma,
     processor::{self, Pad, Sequence},
     tokenizer::PaliGemmaTokenizer,
     train::{AdamW, TrainOptions},
 };
-use candle_core::{DType, Device};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use lmmrotate_abi::{
-    abi_stable::std_types::ROption, ErrorKind, GenBatch, GenOptions, Generation, HostBox, ImageSpec, ModelInfo,
+    abi_stable::std_types::ROption, CommBox, ErrorKind, GenBatch, GenOptions, Generation, HostBox, ImageSpec, ModelInfo,
     ModelPlugin, PluginError, Resample, StepControl, TrainBatch, TrainStats,
 };
-use std::path::{Path, PathBuf};
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+};
 
 pub struct PaliGemmaPlugin {
     cfg: PluginConfig,
     model: PaliGemma,
+    /// The model's weights (frozen constants of the model with LoRA).
     vars: VarMap,
+    /// The LoRA adapters, when training with `lora`.
+    adapters: Option<VarMap>,
     tokenizer: PaliGemmaTokenizer,
     norm: ImageNorm,
     device: Device,
@@ -41,6 +48,49 @@ fn backend(e: candle_core::Error) -> PluginError {
 fn read_json(path: &Path) -> Result<serde_json::Value, PluginError> {
     let text = std::fs::read_to_string(path).map_err(|e| ioerr(path, e))?;
     serde_json::from_str(&text).map_err(|e| PluginError::new(ErrorKind::PARSE, format!("{}: line {}: {e}", path.display(), e.line())))
+}
+
+/// The model again with LoRA adapters, on constants that share the variables' storage (no
+/// gradient is computed for the base weights, only for the adapters); the adapters come from
+/// `saved` (resuming: they must have the configured shape) or from `cfg.seed`.
+fn attach_lora(
+    arch: &PaliGemmaConfig,
+    vars: &VarMap,
+    cfg: &lora::LoraConfig,
+    saved: Option<(PathBuf, lora::Saved)>,
+    dtype: DType,
+    device: &Device,
+) -> Result<(PaliGemma, VarMap), PluginError> {
+    let frozen: HashMap<String, Tensor> =
+        vars.data().lock().expect("var map lock").iter().map(|(k, v)| (k.clone(), v.as_tensor().detach())).collect();
+    let adapters = VarMap::new();
+    let spec = LoraSpec { cfg, vb: VarBuilder::from_varmap(&adapters, dtype, device) };
+    let model = PaliGemma::new(arch, VarBuilder::from_tensors(frozen, dtype, device), Some(&spec))
+        .map_err(|e| PluginError::new(ErrorKind::BACKEND, format!("building paligemma with LoRA: {e}")))?;
+    match saved {
+        Some((dir, s)) => {
+            let mut want = cfg.target_modules.clone();
+            want.sort_by_key(|t| lora::MODULES.iter().position(|m| m == t));
+            if (s.cfg.rank, &s.cfg.target_modules) != (cfg.rank, &want) || (s.cfg.scale() - cfg.scale()).abs() > 1e-12 {
+                return Err(PluginError::new(
+                    ErrorKind::INVALID_CONFIG,
+                    format!(
+                        "{}: adapters of rank {}, alpha {}, on {:?}; the `lora` option asks for rank {}, alpha {}, on {:?}",
+                        dir.join(lora::ADAPTER_CONFIG).display(),
+                        s.cfg.rank,
+                        s.cfg.alpha.unwrap_or(0.0),
+                        s.cfg.target_modules,
+                        cfg.rank,
+                        cfg.alpha.unwrap_or(cfg.rank as f64),
+                        want
+                    ),
+                ));
+            }
+            lora::copy_into(&adapters, &s.tensors, &dir)?;
+        }
+        None => lora::init_adapters(&adapters, cfg.seed).map_err(backend)?,
+    }
+    Ok((model, adapters))
 }
 
 /// candle's version and whether this build and process see CUDA.
@@ -125,18 +175,49 @@ impl PaliGemmaPlugin {
         }
         let vars = VarMap::new();
         let vb = VarBuilder::from_varmap(&vars, dtype, &device);
-        let model = PaliGemma::new(&arch, vb).map_err(|e| PluginError::new(ErrorKind::BACKEND, format!("building paligemma: {e}")))?;
-        match &weights {
-            Some((dir, w)) => checkpoint::copy_into(&vars, w, dir)?,
-            None => checkpoint::init_random(&vars, cfg.seed)?,
-        }
-        let plugin = Self { cfg, model, vars, tokenizer, norm, device, dtype, optimizer: None, host };
+        let building = |e: candle_core::Error| PluginError::new(ErrorKind::BACKEND, format!("building paligemma: {e}"));
+        let mut model = PaliGemma::new(&arch, vb, None).map_err(building)?;
+        let saved = match &weights {
+            Some((dir, w)) => {
+                checkpoint::copy_into(&vars, w, dir)?;
+                lora::read(dir)?.map(|s| (dir.clone(), s))
+            }
+            None => {
+                checkpoint::init_random(&vars, cfg.seed)?;
+                None
+            }
+        };
+        let adapters = match (&cfg.lora, saved) {
+            (Some(l), saved) => {
+                let (m, adapters) = attach_lora(&arch, &vars, l, saved, dtype, &device)?;
+                model = m;
+                Some(adapters)
+            }
+            (None, Some((dir, s))) => {
+                let n = lora::merge_into(&vars, &s, &dir)?;
+                host.info(format!("{}: merged LoRA adapters (rank {}) into {n} layers", dir.display(), s.cfg.rank));
+                None
+            }
+            (None, None) => None,
+        };
+        let plugin = Self { cfg, model, vars, adapters, tokenizer, norm, device, dtype, optimizer: None, host };
         plugin.host.info(format!("paligemma on {:?}, {} parameters, {:?}", plugin.device, plugin.parameters(), plugin.dtype));
         Ok(plugin)
     }
 
+    /// The variables that train: the adapters with LoRA, else every weight.
+    fn trained(&self) -> &VarMap {
+        self.adapters.as_ref().unwrap_or(&self.vars)
+    }
+
     fn parameters(&self) -> u64 {
-        self.vars.all_vars().iter().map(|v| v.elem_count() as u64).sum()
+        let count = |m: &VarMap| m.all_vars().iter().map(|v| v.elem_count() as u64).sum::<u64>();
+        count(&self.vars) + self.adapters.as_ref().map_or(0, count)
+    }
+
+    /// The model's weights (without adapters), as the checkpoint has them.
+    pub fn weights(&self) -> &VarMap {
+        &self.vars
     }
 
     fn image_size(&self) -> u32 {
@@ -213,7 +294,14 @@ impl ModelPlugin for PaliGemmaPlugin {
     }
 
     fn configure_training(&mut self, options_json: &str) -> Result<(), PluginError> {
-        let opt = AdamW::new(&self.vars, TrainOptions::from_json(options_json)?)?;
+        let opts = TrainOptions::from_json(options_json)?;
+        if self.adapters.is_some() && !opts.freeze.is_empty() {
+            return Err(PluginError::new(
+                ErrorKind::INVALID_CONFIG,
+                format!("paligemma: freezing {:?} with `lora` (the base weights are frozen already; only adapters train)", opts.freeze),
+            ));
+        }
+        let opt = AdamW::new(self.trained(), opts)?;
         self.host.info(format!("training {} parameters", opt.trainable()));
         self.optimizer = Some(opt);
         Ok(())
@@ -244,20 +332,9 @@ impl ModelPlugin for PaliGemmaPlugin {
     }
 
     fn generate(&mut self, batch: &GenBatch, options: &GenOptions) -> Result<Vec<Generation>, PluginError> {
-        if options.num_beams > 1 {
-            return Err(PluginError::new(
-                ErrorKind::UNSUPPORTED,
-                format!("paligemma generates greedily only; {} beams asked (use --num_beams 1)", options.num_beams),
-            ));
-        }
         let extra = options.extra_json.as_str().trim();
         if !(extra.is_empty() || extra == "{}") {
             return Err(PluginError::new(ErrorKind::INVALID_CONFIG, format!("paligemma generation options: no model-specific keys are known ({extra})")));
-        }
-        // no_repeat_ngram_size and length_penalty only shape beam search / repeated n-grams;
-        // greedy decoding here has no n-gram constraint.
-        if options.no_repeat_ngram_size > 0 {
-            self.host.debug("paligemma: no_repeat_ngram_size is ignored by greedy decoding");
         }
         if batch.prompts.len() != batch.images.len() {
             return Err(PluginError::new(ErrorKind::INVALID_CONFIG, "generate batch: images and prompts differ in length"));
@@ -266,8 +343,15 @@ impl ModelPlugin for PaliGemmaPlugin {
         let prompts: Vec<&str> = batch.prompts.iter().map(|s| s.as_str()).collect();
         let rows = self.gen_rows(&prompts)?;
         let pixels = processor::pixels(batch.images.as_slice(), self.image_size(), &self.norm, &self.device, self.dtype)?;
-        let opts = GreedyOptions { max_new_tokens: max_new, eos_token_id: self.model.cfg.eos_token_id };
-        let ids = greedy(&self.model, &pixels, &rows, opts).map_err(backend)?;
+        let opts = GenerateOptions {
+            num_beams: options.num_beams.max(1) as usize,
+            max_new_tokens: max_new,
+            no_repeat_ngram_size: options.no_repeat_ngram_size as usize,
+            length_penalty: options.length_penalty as f64,
+            early_stopping: options.early_stopping,
+            eos_token_id: self.model.cfg.eos_token_id,
+        };
+        let ids = generate(&self.model, &pixels, &rows, &opts).map_err(backend)?;
         ids.into_iter()
             .map(|ids| {
                 let text = self.tokenizer.decode(&ids)?;
@@ -285,6 +369,9 @@ impl ModelPlugin for PaliGemmaPlugin {
         let dir = Path::new(dir);
         std::fs::create_dir_all(dir).map_err(|e| ioerr(dir, e))?;
         checkpoint::save(&self.vars, dir, self.dtype)?;
+        if let (Some(adapters), Some(l)) = (&self.adapters, &self.cfg.lora) {
+            lora::save(adapters, l, self.cfg.checkpoint.as_deref(), dir)?;
+        }
         let write = |name: &str, v: serde_json::Value| {
             let path = dir.join(name);
             std::fs::write(&path, serde_json::to_string_pretty(&v).expect("json")).map_err(|e| ioerr(&path, e))
@@ -313,5 +400,18 @@ impl ModelPlugin for PaliGemmaPlugin {
             self.configure_training("{}")?;
         }
         self.optimizer.as_mut().expect("configured above").load(Path::new(dir))
+    }
+
+    fn set_communicator(&mut self, comm: CommBox) -> Result<(), PluginError> {
+        if self.optimizer.is_none() {
+            self.configure_training("{}")?;
+        }
+        if comm.world_size() > 1 {
+            self.host.info(format!("data-parallel rank {} of {} on {:?}", comm.rank(), comm.world_size(), self.device));
+        }
+        // With LoRA only the adapters are broadcast: the frozen base is the same checkpoint (or
+        // seeded initialisation) on every rank.
+        let trained = self.adapters.as_ref().unwrap_or(&self.vars);
+        self.optimizer.as_mut().expect("configured above").join(comm, trained)
     }
 }

@@ -1,11 +1,13 @@
 //! Full fine-tuning: AdamW (torch's arithmetic) over the model's variables, with fp32 moments and
 //! fp32 master weights when the variables are bf16/fp16, gradient accumulation across
 //! micro-batches, optional global-norm clipping and freezing of model parts; its state is saved
-//! to and restored from `optimizer.safetensors` + `optimizer.json`.
+//! to and restored from `optimizer.safetensors` + `optimizer.json`. In a data-parallel group the
+//! ranks start from rank 0's weights and optimizer state and average their gradients before each
+//! update.
 
 use candle_core::{backprop::GradStore, DType, Device, Tensor, Var};
 use candle_nn::VarMap;
-use lmmrotate_abi::{ErrorKind, PluginError};
+use lmmrotate_abi::{Buffer, CommBox, ErrorKind, PluginError};
 use serde::Deserialize;
 use std::{collections::HashMap, path::Path};
 
@@ -79,6 +81,8 @@ pub struct AdamW {
     params: Vec<Param>,
     pub step: u64,
     pub opts: TrainOptions,
+    /// The data-parallel group, when training on several ranks.
+    comm: Option<CommBox>,
 }
 
 impl AdamW {
@@ -97,7 +101,70 @@ impl AdamW {
             let v = master.zeros_like().map_err(backend)?;
             params.push(Param { name: name.clone(), var, master, m, v, grad: None });
         }
-        Ok(Self { params, step: 0, opts })
+        Ok(Self { params, step: 0, opts, comm: None })
+    }
+
+    /// Joins a data-parallel group: every variable of `vars` (trained or not), the master weights
+    /// and the moments become rank 0's, so that all ranks start from the same state; from then on
+    /// each update first averages the gradients over the ranks (one fp32 all-reduce of all of
+    /// them, after the last micro-batch of an accumulation).
+    pub fn join(&mut self, comm: CommBox, vars: &VarMap) -> Result<(), PluginError> {
+        if comm.world_size() > 1 {
+            let data = vars.data().lock().expect("var map lock");
+            let mut names: Vec<&String> = data.keys().collect();
+            names.sort();
+            for name in names {
+                let var = &data[name];
+                let t = collective(&comm, var.as_tensor(), Collective::Broadcast)
+                    .map_err(|e| e.context(format!("broadcasting `{name}` from rank 0")))?;
+                var.set(&t).map_err(backend)?;
+            }
+            for p in &mut self.params {
+                let ctx = |e: PluginError| e.context(format!("broadcasting the optimizer state of `{}` from rank 0", p.name));
+                p.m = collective(&comm, &p.m, Collective::Broadcast).map_err(ctx)?;
+                p.v = collective(&comm, &p.v, Collective::Broadcast).map_err(ctx)?;
+                p.master = if p.var.dtype() == DType::F32 {
+                    p.var.as_tensor().copy().map_err(backend)?
+                } else {
+                    collective(&comm, &p.master, Collective::Broadcast).map_err(ctx)?
+                };
+            }
+            let mut step = [self.step as f64];
+            comm.broadcast(Buffer::host_f64(&mut step), 0).into_result().map_err(|e| e.context("broadcasting the step"))?;
+            self.step = step[0] as u64;
+        }
+        self.comm = Some(comm);
+        Ok(())
+    }
+
+    /// Replaces the accumulated gradients by their mean over the ranks (zeros where a rank has
+    /// none, so that every rank reduces the same layout).
+    fn average_gradients(&mut self) -> Result<(), PluginError> {
+        let Some(comm) = &self.comm else { return Ok(()) };
+        let world = comm.world_size();
+        if world <= 1 || self.params.is_empty() {
+            return Ok(());
+        }
+        let parts: Vec<Tensor> = self
+            .params
+            .iter()
+            .map(|p| match &p.grad {
+                Some(g) => g.flatten_all(),
+                None => Tensor::zeros(p.var.elem_count(), DType::F32, p.master.device()),
+            })
+            .collect::<candle_core::Result<_>>()
+            .map_err(backend)?;
+        let flat = Tensor::cat(&parts, 0).map_err(backend)?;
+        let sum = collective(comm, &flat, Collective::AllReduceSum)
+            .map_err(|e| e.context(format!("averaging gradients at step {}", self.step + 1)))?;
+        let mean = (sum / world as f64).map_err(backend)?;
+        let mut offset = 0;
+        for p in &mut self.params {
+            let n = p.var.elem_count();
+            p.grad = Some(mean.narrow(0, offset, n).and_then(|g| g.reshape(p.var.shape())).map_err(backend)?);
+            offset += n;
+        }
+        Ok(())
     }
 
     /// Number of trained parameters.
@@ -122,12 +189,15 @@ impl AdamW {
     /// One update with learning rate `lr` from the accumulated gradients (then cleared); returns
     /// the global gradient norm before clipping.
     pub fn apply(&mut self, lr: f64) -> Result<f64, PluginError> {
-        let mut sq = 0.0;
-        for p in &self.params {
-            if let Some(g) = &p.grad {
-                sq += g.sqr().and_then(|s| s.sum_all()).and_then(|s| s.to_scalar::<f32>()).map_err(backend)? as f64;
-            }
-        }
+        self.average_gradients()?;
+        // One device-to-host read for the norm (not one per variable).
+        let squares: Vec<Tensor> =
+            self.params.iter().filter_map(|p| p.grad.as_ref()).map(|g| g.sqr().and_then(|s| s.sum_all())).collect::<candle_core::Result<_>>().map_err(backend)?;
+        let sq = if squares.is_empty() {
+            0.0
+        } else {
+            Tensor::stack(&squares, 0).and_then(|s| s.sum_all()).and_then(|s| s.to_scalar::<f32>()).map_err(backend)? as f64
+        };
         let norm = sq.sqrt();
         if !norm.is_finite() {
             for p in &mut self.params {
@@ -212,6 +282,64 @@ impl AdamW {
         self.step = meta["step"].as_u64().unwrap_or(0);
         Ok(())
     }
+}
+
+#[derive(Clone, Copy)]
+enum Collective {
+    Broadcast,
+    AllReduceSum,
+}
+
+/// `t` after a collective over the group, as a new tensor of its dtype and device: in host memory
+/// for CPU tensors; in place on a fresh copy for CUDA tensors (NCCL on the legacy default stream,
+/// which orders itself with candle's per-thread stream).
+fn collective(comm: &CommBox, t: &Tensor, op: Collective) -> Result<Tensor, PluginError> {
+    let run = |b: Buffer| -> Result<(), PluginError> {
+        match op {
+            Collective::Broadcast => comm.broadcast(b, 0),
+            Collective::AllReduceSum => comm.all_reduce_sum(b),
+        }
+        .into_result()
+    };
+    match t.device() {
+        Device::Cpu => {
+            // f32 on the host (exact for bf16/fp16 values and for the sums of f32 gradients).
+            let mut v: Vec<f32> = t.flatten_all().and_then(|f| f.to_dtype(DType::F32)).and_then(|f| f.to_vec1()).map_err(backend)?;
+            run(Buffer::host_f32(&mut v))?;
+            Tensor::from_vec(v, t.shape(), &Device::Cpu).and_then(|r| r.to_dtype(t.dtype())).map_err(backend)
+        }
+        #[cfg(feature = "cuda")]
+        Device::Cuda(dev) => {
+            let copy = t.contiguous().and_then(|c| c.copy()).map_err(backend)?;
+            candle_core::backend::BackendDevice::synchronize(dev).map_err(backend)?;
+            run(cuda_buffer(&copy)?)?;
+            Ok(copy)
+        }
+        d => Err(PluginError::new(ErrorKind::UNSUPPORTED, format!("data-parallel training on {d:?}"))),
+    }
+}
+
+/// The device memory of a contiguous CUDA tensor, as the communicator takes it.
+#[cfg(feature = "cuda")]
+fn cuda_buffer(t: &Tensor) -> Result<Buffer, PluginError> {
+    use candle_core::{backend::BackendStorage, cuda::cudarc::driver::DevicePtr, Storage};
+    let (storage, layout) = t.storage_and_layout();
+    let Storage::Cuda(s) = &*storage else {
+        return Err(PluginError::new(ErrorKind::BACKEND, "expected a CUDA tensor"));
+    };
+    let stream = s.device().cuda_stream();
+    let (ptr, dtype) = match t.dtype() {
+        DType::F32 => (s.as_cuda_slice::<f32>().map_err(backend)?.device_ptr(&stream).0, lmmrotate_abi::DType::F32),
+        DType::BF16 => (s.as_cuda_slice::<half::bf16>().map_err(backend)?.device_ptr(&stream).0, lmmrotate_abi::DType::BF16),
+        DType::F16 => (s.as_cuda_slice::<half::f16>().map_err(backend)?.device_ptr(&stream).0, lmmrotate_abi::DType::F16),
+        d => return Err(PluginError::new(ErrorKind::BACKEND, format!("collective on a {d:?} tensor"))),
+    };
+    let offset = (layout.start_offset() * t.dtype().size_in_bytes()) as u64;
+    let ordinal = match t.device().location() {
+        candle_core::DeviceLocation::Cuda { gpu_id } => gpu_id as i32,
+        _ => 0,
+    };
+    Ok(Buffer { ptr: (ptr + offset) as usize, count: t.elem_count() as u64, dtype, device: ordinal })
 }
 
 #[cfg(test)]

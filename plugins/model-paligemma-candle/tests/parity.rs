@@ -1,14 +1,14 @@
 //! Parity with HF transformers 5.17 `PaliGemmaForConditionalGeneration` on the tiny golden model
 //! (tests/golden/tiny, made by scripts/goldens/paligemma_reference.py): the processor's token
-//! ids and labels, pixels, image features, teacher-forced logits and loss (fp32, CPU), and batched
+//! ids and labels, pixels, image features, teacher-forced logits and loss (fp32, CPU), batched
 //! greedy generation from left-padded prompts, for the transformers-5 folder and the hub-layout
-//! sharded folder.
+//! sharded folder; and batched beam search and n-gram-constrained greedy search (generate.json).
 
 use candle_core::{DType, Device, Tensor};
 use lmmrotate_abi::{abi_stable::std_types::RString, GenBatch, GenOptions, ModelPlugin, NullHost, RgbImage};
 use lmmrotate_model_paligemma_candle::{
     checkpoint,
-    generate::{greedy, GreedyOptions},
+    generate::{generate, GenerateOptions},
     plugin::PaliGemmaPlugin,
     processor,
 };
@@ -124,13 +124,13 @@ fn greedy_generation_is_token_identical() {
     assert_eq!(rows.ids, want_ids, "left-padded prompts");
     let want: Vec<Vec<u32>> = serde_json::from_value(j["greedy"].clone()).unwrap();
     let max_new = j["max_new_tokens"].as_u64().unwrap() as usize;
-    let out = greedy(p.model(), &r["pixel_values"], &rows, GreedyOptions { max_new_tokens: max_new, eos_token_id: 1 }).unwrap();
+    let out = generate(p.model(), &r["pixel_values"], &rows, &GenerateOptions::greedy(max_new, 1)).unwrap();
     assert_eq!(out, want);
 
     // The same through the plugin API, from the u8 images.
     let mut p = p;
     let batch = GenBatch { images: images(&r).into(), prompts: prompts.iter().map(|s| RString::from(s.as_str())).collect() };
-    let opts = GenOptions { num_beams: 1, max_new_tokens: max_new as u32, ..GenOptions::default() };
+    let opts = GenOptions { num_beams: 1, max_new_tokens: max_new as u32, no_repeat_ngram_size: 0, ..GenOptions::default() };
     let gens = p.generate(&batch, &opts).unwrap();
     let ids: Vec<Vec<u32>> = gens.iter().map(|g| g.ids.to_vec()).collect();
     assert_eq!(ids, want);
@@ -138,8 +138,43 @@ fn greedy_generation_is_token_identical() {
     for (g, t) in gens.iter().zip(&texts) {
         assert_eq!(g.text.as_str(), t);
     }
-    let beams = GenOptions { num_beams: 3, ..opts };
-    assert!(p.generate(&batch, &beams).unwrap_err().to_string().contains("greedily only"));
+}
+
+#[test]
+fn beam_search_and_ngram_constraints_are_token_identical() {
+    let r = reference();
+    let g: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(golden().join("generate.json")).unwrap()).unwrap();
+    let mut p = load("native");
+    let prompts = strs(&g["prompts"]);
+    let pr: Vec<&str> = prompts.iter().map(String::as_str).collect();
+    let rows = p.gen_rows(&pr).unwrap();
+    let cases = g["cases"].as_array().unwrap();
+    assert!(cases.len() >= 5);
+    let mut finished_early = false;
+    for case in cases {
+        let opts = GenerateOptions {
+            num_beams: case["num_beams"].as_u64().unwrap() as usize,
+            max_new_tokens: case["max_new_tokens"].as_u64().unwrap() as usize,
+            no_repeat_ngram_size: case["no_repeat_ngram_size"].as_u64().unwrap() as usize,
+            length_penalty: case["length_penalty"].as_f64().unwrap(),
+            early_stopping: case["early_stopping"].as_bool().unwrap(),
+            eos_token_id: case["eos_token_id"].as_u64().unwrap() as u32,
+        };
+        let want: Vec<Vec<u32>> = serde_json::from_value(case["ids"].clone()).unwrap();
+        let got = generate(p.model(), &r["pixel_values"], &rows, &opts).unwrap();
+        assert_eq!(got, want, "{opts:?}");
+        finished_early |= want.iter().any(|w| w.len() < opts.max_new_tokens);
+    }
+    // Some hypotheses end at eos, so finishing and length normalisation are exercised.
+    assert!(finished_early);
+
+    // The first case (3 beams, no_repeat_ngram_size 3: LMMRotate's settings) through the plugin API.
+    let case = &cases[0];
+    assert_eq!(case["eos_token_id"], 1);
+    let batch = GenBatch { images: images(&r).into(), prompts: prompts.iter().map(|s| RString::from(s.as_str())).collect() };
+    let opts = GenOptions { num_beams: 3, max_new_tokens: 12, no_repeat_ngram_size: 3, ..GenOptions::default() };
+    let ids: Vec<Vec<u32>> = p.generate(&batch, &opts).unwrap().iter().map(|g| g.ids.to_vec()).collect();
+    assert_eq!(ids, serde_json::from_value::<Vec<Vec<u32>>>(case["ids"].clone()).unwrap());
 }
 
 #[test]
@@ -152,7 +187,7 @@ fn wrong_checkpoint_names_key_and_shapes() {
     let p = load("original");
     let vars = candle_nn::VarMap::new();
     let vb = candle_nn::VarBuilder::from_varmap(&vars, DType::F32, &Device::Cpu);
-    let _m = lmmrotate_model_paligemma_candle::model::PaliGemma::new(&p.model().cfg, vb).unwrap();
+    let _m = lmmrotate_model_paligemma_candle::model::PaliGemma::new(&p.model().cfg, vb, None).unwrap();
     let e = checkpoint::copy_into(&vars, &w, &dir).unwrap_err().to_string();
     assert!(e.contains("3 problem(s)"), "{e}");
     assert!(e.contains("missing key `multi_modal_projector.linear.bias` (expected shape [32])"), "{e}");
