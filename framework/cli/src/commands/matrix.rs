@@ -66,6 +66,10 @@ pub struct RunArgs {
     device: Option<String>,
     #[arg(long)]
     dtype: Option<String>,
+    /// Where a dataset's files are for this run (`NAME=DIR`, repeatable), over the tables'
+    /// `dataset_roots` and the dataset's registry config.
+    #[arg(long = "dataset-root", value_name = "NAME=DIR")]
+    dataset_root: Vec<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -248,7 +252,16 @@ fn run_cell(exe: &Path, g: &Global, registry: &Path, cell: &Cell, a: &RunArgs, v
 
 fn run_cells(g: &Global, a: &RunArgs) -> Result<Outcome> {
     let plugins = super::open_plugins(g)?;
-    let (all, cells) = select(&plugins, &a.select)?;
+    let (all, mut cells) = select(&plugins, &a.select)?;
+    for spec in &a.dataset_root {
+        let Some((name, dir)) = spec.split_once('=') else { bail!("--dataset-root {spec}: expected NAME=DIR") };
+        if !all.iter().any(|c| c.dataset == name) {
+            bail!("--dataset-root {spec}: no matrix cell uses dataset `{name}`");
+        }
+        for c in cells.iter_mut().filter(|c| c.dataset == name) {
+            c.dataset_root = Some(dir.to_string());
+        }
+    }
     let registry = plugins.registry.path.clone();
     let exe = std::env::current_exe().context("locating the lmmrotate binary")?;
     std::fs::create_dir_all(a.out.join("cells")).with_context(|| format!("creating {}", a.out.display()))?;
