@@ -1,6 +1,7 @@
 //! The embedded default: the shipped micro Florence-2 (models/florence2-micro) re-scored on its
 //! recorded test set through the repository's own registry entry must reproduce the mAP_nc of its
-//! model card (eval.json) within 0.01; and `scripts/demo.sh` runs end to end in a reduced form.
+//! model card (eval.json) within 0.01; `scripts/demo.sh` runs end to end in a reduced form; and the
+//! second backend (PaliGemma on candle) evaluates through the same command.
 
 use lmmrotate_testkit as tk;
 use std::process::Command;
@@ -86,4 +87,24 @@ fn demo_script_runs_end_to_end_in_a_reduced_form() {
     assert_eq!(std::fs::read_dir(out.join("vis")).unwrap().count(), 6, "a picture per test image");
     let results = std::fs::read_to_string(out.join("matrix/results.jsonl")).unwrap();
     assert_eq!(results.lines().filter(|l| l.contains("\"ok\"")).count(), 2, "both matrix cells ran: {results}");
+}
+
+#[test]
+fn paligemma_on_candle_evaluates_through_lmmrotate_eval() {
+    // No libtorch needed: the candle plugin and its format only.
+    tk::build(&["lmmrotate-model-paligemma-candle", "lmmrotate-format-paligemma", "lmmrotate-dataset-dota"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("test");
+    let out = tmp.path().join("eval");
+    lmm(&["data", "synth", "--out", data.to_str().unwrap(), "--images", "4", "--size", "64", "--seed", "3"]);
+    let text = lmm(&[
+        "eval", "--model", "paligemma-tiny", "--format", "paligemma", "--dataset", "synthetic", "--dataset-root",
+        data.to_str().unwrap(), "--out", out.to_str().unwrap(), "--batch-size", "2", "--num-beams", "3", "--max-new-tokens", "24",
+    ]);
+    assert!(text.contains("4 new response(s)"), "{text}");
+    let responses = std::fs::read_to_string(out.join("responses.jsonl")).unwrap();
+    assert_eq!(responses.lines().count(), 4);
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    // Random weights: the scores are whatever they are, but they exist and are numbers.
+    assert!(m["map_nc_11points"].is_number() && m["mf1"].is_number(), "{m}");
 }
