@@ -25,15 +25,11 @@ fn setup() -> (tempfile::TempDir, PathBuf) {
 }
 
 fn convert(dir: &Path, reg: &Path, args: &[&str]) -> Output {
-    let mut c = Command::new(tk::lmmrotate_bin());
-    c.current_dir(dir).arg("--registry").arg(reg).args(["data", "convert"]).args(args);
-    c.output().unwrap()
+    tk::lmmrotate(dir, reg, &["data", "convert"]).args(args).output().unwrap()
 }
 
 fn ok(o: Output) -> String {
-    let text = format!("stdout:\n{}\nstderr:\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    assert_eq!(o.status.code(), Some(0), "{text}");
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    tk::stdout_ok(o)
 }
 
 fn failed(o: Output) -> String {
@@ -301,8 +297,7 @@ fn errors_name_the_file_and_line() {
 
 #[test]
 fn token_statistics_through_the_model_tokenizer() {
-    if std::env::var_os("LIBTORCH").is_none() {
-        eprintln!("skipped: LIBTORCH is not set (scripts/test.sh sets it up)");
+    if !tk::has_libtorch() {
         return;
     }
     tk::build(&["lmmrotate-model-florence2-tch"]);

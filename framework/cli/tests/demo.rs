@@ -7,8 +7,7 @@ use lmmrotate_testkit as tk;
 use std::process::Command;
 
 fn libtorch() -> bool {
-    if std::env::var_os("LIBTORCH").is_none() {
-        eprintln!("skipped: LIBTORCH is not set (scripts/test.sh sets it up)");
+    if !tk::has_libtorch() {
         return false;
     }
     tk::build(&["lmmrotate-model-florence2-tch", "lmmrotate-format-florence2", "lmmrotate-dataset-dota"]);

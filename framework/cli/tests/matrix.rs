@@ -75,9 +75,7 @@ overrides = {{ batch_size = 2, num_beams = 1, max_new_tokens = 16 }}
 }
 
 fn cmd(dir: &Path, reg: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(tk::lmmrotate_bin());
-    c.current_dir(dir).arg("--registry").arg(reg).args(args);
-    c
+    tk::lmmrotate(dir, reg, args)
 }
 
 fn text(o: &Output) -> String {
@@ -94,8 +92,7 @@ fn read(p: PathBuf) -> String {
 
 #[test]
 fn matrix_runs_skips_fails_resumes_and_reports() {
-    if std::env::var_os("LIBTORCH").is_none() {
-        eprintln!("skipped: LIBTORCH is not set (scripts/test.sh sets it up)");
+    if !tk::has_libtorch() {
         return;
     }
     tk::build(&["lmmrotate-model-florence2-tch", "lmmrotate-format-florence2", "lmmrotate-dataset-dota", "lmmrotate-fixture-panicking"]);

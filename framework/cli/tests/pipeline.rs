@@ -10,40 +10,15 @@ use std::{
 };
 
 fn registry(dir: &Path) -> PathBuf {
-    tk::write_registry(
-        dir,
-        &format!(
-            r#"
-[[plugin]]
-kind = "model"
-name = "florence2"
-lib = "lmmrotate_model_florence2_tch"
-config = {}
-
-[[plugin]]
-kind = "format"
-name = "v2"
-lib = "lmmrotate_format_florence2"
-
-[[plugin]]
-kind = "dataset"
-name = "synthetic"
-lib = "lmmrotate_dataset_dota"
-"#,
-            tk::tiny_florence2_config(64, 256)
-        ),
-    )
+    tk::write_registry(dir, &tk::tiny_florence2_plugins(64, 256, Some("synthetic")))
 }
 
 fn cmd(dir: &Path, reg: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(tk::lmmrotate_bin());
-    c.current_dir(dir).arg("--registry").arg(reg).args(args);
-    c
+    tk::lmmrotate(dir, reg, args)
 }
 
 fn ok(o: Output) -> String {
-    assert_eq!(o.status.code(), Some(0), "stdout:\n{}\nstderr:\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    tk::stdout_ok(o)
 }
 
 fn log_rows(run: &Path) -> Vec<(u64, f64)> {
@@ -60,8 +35,7 @@ fn log_rows(run: &Path) -> Vec<(u64, f64)> {
 
 #[test]
 fn synth_train_kill_resume_eval() {
-    if std::env::var_os("LIBTORCH").is_none() {
-        eprintln!("skipped: LIBTORCH is not set (scripts/test.sh sets it up)");
+    if !tk::has_libtorch() {
         return;
     }
     tk::build(&["lmmrotate-model-florence2-tch", "lmmrotate-format-florence2", "lmmrotate-dataset-dota"]);

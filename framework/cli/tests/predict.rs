@@ -6,30 +6,12 @@ use std::process::Command;
 
 #[test]
 fn predict_writes_detections_drawings_and_raw_outputs() {
-    if std::env::var_os("LIBTORCH").is_none() {
-        eprintln!("skipped: LIBTORCH is not set (scripts/test.sh sets it up)");
+    if !tk::has_libtorch() {
         return;
     }
     tk::build(&["lmmrotate-model-florence2-tch", "lmmrotate-format-florence2"]);
     let dir = tempfile::tempdir().unwrap();
-    let reg = tk::write_registry(
-        dir.path(),
-        &format!(
-            r#"
-[[plugin]]
-kind = "model"
-name = "florence2"
-lib = "lmmrotate_model_florence2_tch"
-config = {}
-
-[[plugin]]
-kind = "format"
-name = "v2"
-lib = "lmmrotate_format_florence2"
-"#,
-            tk::tiny_florence2_config(64, 64)
-        ),
-    );
+    let reg = tk::write_registry(dir.path(), &tk::tiny_florence2_plugins(64, 64, None));
     let imgs = dir.path().join("imgs");
     std::fs::create_dir(&imgs).unwrap();
     for (name, w, h) in [("a.png", 100, 80), ("b.png", 64, 64)] {
@@ -62,8 +44,7 @@ lib = "lmmrotate_format_florence2"
 
 #[test]
 fn bench_reports_timings_and_forces_the_generated_length() {
-    if std::env::var_os("LIBTORCH").is_none() {
-        eprintln!("skipped: LIBTORCH is not set (scripts/test.sh sets it up)");
+    if !tk::has_libtorch() {
         return;
     }
     tk::build(&["lmmrotate-model-florence2-tch"]);

@@ -14,31 +14,10 @@ use std::{
     path::{Path, PathBuf},
 };
 
+/// The plugins of the registry in `dir` (written once by the test, before any rank starts: ranks
+/// writing it concurrently would read each other's half-written file).
 fn plugins(dir: &Path) -> Plugins {
-    let reg = tk::write_registry(
-        dir,
-        &format!(
-            r#"
-[[plugin]]
-kind = "model"
-name = "florence2"
-lib = "lmmrotate_model_florence2_tch"
-config = {}
-
-[[plugin]]
-kind = "format"
-name = "v2"
-lib = "lmmrotate_format_florence2"
-
-[[plugin]]
-kind = "dataset"
-name = "dota-folder"
-lib = "lmmrotate_dataset_dota"
-"#,
-            tk::tiny_florence2_config(64, 64)
-        ),
-    );
-    Plugins::new(Registry::load(&reg, None).unwrap(), TerminalHost::new("test", false))
+    Plugins::new(Registry::load(&dir.join("registry.toml"), None).unwrap(), TerminalHost::new("test", false))
 }
 
 /// Four images with one `plane` each at different places: every target has the same number of
@@ -105,13 +84,13 @@ fn run(dir: &Path, init: &Path, samples: &[TrainSample], cfg: &TrainConfig, grou
 
 #[test]
 fn two_ranks_equal_one_process_with_the_combined_batch() {
-    if std::env::var_os("LIBTORCH").is_none() {
-        eprintln!("skipped: LIBTORCH is not set (scripts/test.sh sets it up)");
+    if !tk::has_libtorch() {
         return;
     }
     tk::build(&["lmmrotate-model-florence2-tch", "lmmrotate-format-florence2", "lmmrotate-dataset-dota"]);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
+    tk::write_registry(dir, &tk::tiny_florence2_plugins(64, 64, Some("dota-folder")));
     let p = plugins(dir);
 
     // The starting point: a tiny random model without dropout (so that runs are deterministic).

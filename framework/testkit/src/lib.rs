@@ -93,6 +93,50 @@ pub fn tiny_florence2_config(image_size: u32, max_text_len: u32) -> String {
     )
 }
 
+/// Registry text for end-to-end tests of the real Florence-2 plugin: the tiny model as
+/// `florence2` ([`tiny_florence2_config`]), the `v2` format and, when given, that entry of the
+/// dataset-dota library (`synthetic`, `dota-folder`, ...) under its own name.
+pub fn tiny_florence2_plugins(image_size: u32, max_text_len: u32, dataset: Option<&str>) -> String {
+    let mut text = format!(
+        "[[plugin]]\nkind = \"model\"\nname = \"florence2\"\nlib = \"lmmrotate_model_florence2_tch\"\nconfig = {}\n\n\
+         [[plugin]]\nkind = \"format\"\nname = \"v2\"\nlib = \"lmmrotate_format_florence2\"\n",
+        tiny_florence2_config(image_size, max_text_len)
+    );
+    if let Some(d) = dataset {
+        text.push_str(&format!("\n[[plugin]]\nkind = \"dataset\"\nname = \"{d}\"\nlib = \"lmmrotate_dataset_dota\"\n"));
+    }
+    text
+}
+
+/// Whether tests that link libtorch can run (`LIBTORCH` set, as scripts/test.sh does); says why
+/// not when they cannot.
+pub fn has_libtorch() -> bool {
+    let set = std::env::var_os("LIBTORCH").is_some();
+    if !set {
+        eprintln!("skipped: LIBTORCH is not set (scripts/test.sh sets it up)");
+    }
+    set
+}
+
+/// `lmmrotate --registry REGISTRY ARGS...`, run in `dir`.
+pub fn lmmrotate(dir: &Path, registry: &Path, args: &[&str]) -> std::process::Command {
+    let mut c = std::process::Command::new(lmmrotate_bin());
+    c.current_dir(dir).arg("--registry").arg(registry).args(args);
+    c
+}
+
+/// The stdout of a finished command that must have exited 0; its stdout and stderr otherwise.
+pub fn stdout_ok(o: std::process::Output) -> String {
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
 /// The PNG signature and IHDR chunk of a `w` x `h` image: all that image-size readers (which
 /// read headers, not pixels) need, so fixtures stay a few bytes.
 pub fn png_header(w: u32, h: u32) -> Vec<u8> {
