@@ -5,7 +5,7 @@
 use lmmrotate_testkit as tk;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn setup() -> (tempfile::TempDir, PathBuf) {
     tk::build(&["lmmrotate-format-florence2", "lmmrotate-dataset-dota"]);
