@@ -15,6 +15,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 import torch
@@ -60,9 +61,37 @@ def timed(fn, steps=10, warmup=3):
     return statistics.median(times)
 
 
+class DevicePeak:
+    """Device memory in use (the driver's view, torch.cuda.mem_get_info) sampled on a thread, as
+    `lmmrotate bench` samples cuMemGetInfo: the same measure on both sides."""
+
+    def __enter__(self):
+        free, total = torch.cuda.mem_get_info()
+        self.before = self.peak = total - free
+        self.running = True
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+        self.thread.start()
+        return self
+
+    def _poll(self):
+        while self.running:
+            free, total = torch.cuda.mem_get_info()
+            self.peak = max(self.peak, total - free)
+            time.sleep(0.0005)
+
+    def __exit__(self, *exc):
+        self.running = False
+        self.thread.join()
+
+    def own_gib(self):
+        return (self.peak - self.before) / 2**30
+
+
 def hf_bench(name):
     preset, size, positions, batch, target, new = CONFIGS[name]
     torch.manual_seed(0)
+    torch.cuda.init()
+    mem = DevicePeak().__enter__()
     model = Florence2ForConditionalGeneration(hf_config(preset, positions)).to("cuda", torch.bfloat16)
     out_dir = f"/tmp/bench_{name}"
     model.save_pretrained(out_dir, safe_serialization=True)
@@ -82,6 +111,7 @@ def hf_bench(name):
 
     torch.cuda.reset_peak_memory_stats()
     train_ms = timed(step)
+    mem.__exit__()
     peak = torch.cuda.max_memory_allocated() / 2**30
     model.eval()
     with torch.no_grad():
@@ -90,6 +120,7 @@ def hf_bench(name):
     del model, opt
     torch.cuda.empty_cache()
     return out_dir, {"train_ms": train_ms, "train_samples_per_s": batch / train_ms * 1e3, "peak_gib": peak,
+                     "device_gib": mem.own_gib(),
                      "generate_ms": gen_ms, "ms_per_token": gen_ms / new}
 
 
@@ -108,6 +139,7 @@ def lmm_bench(name, folder):
                                                                             "--steps", "3", "--warmup", "1"], env=env))
     return {"train_ms": tr["result"]["step"]["median_ms"], "train_samples_per_s": tr["result"]["samples_per_second"],
             "target_tokens": tr["result"]["target_tokens"], "generate_ms": ge["result"]["call"]["median_ms"],
+            "device_gib": (tr["device_memory"]["peak_gib"] - tr["device_memory"]["before_gib"]) if tr.get("device_memory") else None,
             "ms_per_token": ge["result"]["ms_per_token"]}
 
 
@@ -121,10 +153,11 @@ def main():
         ours = lmm_bench(name, folder)
         print(json.dumps({"config": name, "impl": "lmmrotate", **ours}), flush=True)
         rows.append((name, hf, ours))
-    print("config      | train ms HF / ours | speed-up | generate ms/token HF / ours | speed-up")
+    print("config      | train ms HF / ours | speed-up | generate ms/token HF / ours | speed-up | train device GiB HF / ours")
     for name, hf, ours in rows:
+        mem = f"{hf['device_gib']:5.1f} / {ours['device_gib']:5.1f}" if ours.get("device_gib") is not None else "-"
         print(f"{name:11} | {hf['train_ms']:7.1f} / {ours['train_ms']:7.1f} | {hf['train_ms'] / ours['train_ms']:5.2f}x | "
-              f"{hf['ms_per_token']:6.2f} / {ours['ms_per_token']:6.2f} | {hf['ms_per_token'] / ours['ms_per_token']:5.2f}x")
+              f"{hf['ms_per_token']:6.2f} / {ours['ms_per_token']:6.2f} | {hf['ms_per_token'] / ours['ms_per_token']:5.2f}x | {mem}")
 
 
 if __name__ == "__main__":

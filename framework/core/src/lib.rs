@@ -14,6 +14,7 @@
 
 pub mod bench;
 pub mod data;
+pub mod devmem;
 pub mod error;
 pub mod eval;
 pub mod host;

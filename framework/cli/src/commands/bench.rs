@@ -40,6 +40,9 @@ pub struct Args {
 
 pub fn run(g: &Global, a: &Args) -> Result<Outcome> {
     let plugins = super::open_plugins(g)?;
+    // Sampling starts before the model exists, so that its own use is `peak - before` (the
+    // driver's view of the whole device; nothing without a CUDA driver).
+    let sampler = lmmrotate_core::devmem::MemorySampler::start(0);
     let mut model = plugins.model(&a.model.model, &a.model.overrides(None, serde_json::Map::new())?)?;
     let info = model.info()?;
     let cfg = BenchConfig { batch: a.batch, steps: a.steps, warmup: a.warmup, seed: 7 };
@@ -62,13 +65,17 @@ pub fn run(g: &Global, a: &Args) -> Result<Outcome> {
         );
         (serde_json::to_value(&r)?, line)
     };
+    let on_gpu = info.device.to_ascii_lowercase().contains("cuda");
+    let memory = sampler.and_then(|s| s.finish()).filter(|_| on_gpu);
     if a.json {
         let mut all = head;
         all["what"] = a.what.clone().into();
         all["result"] = result;
+        all["device_memory"] = serde_json::to_value(memory)?;
         println!("{all}");
     } else {
-        println!("{line}  [{} on {}, {} parameters]", info.backend, info.device, info.parameters);
+        let mem = memory.map_or(String::new(), |m| format!(", device memory {:.2} GiB at peak", m.peak_gib - m.before_gib));
+        println!("{line}{mem}  [{} on {}, {} parameters]", info.backend, info.device, info.parameters);
     }
     Ok(Outcome::Done)
 }
