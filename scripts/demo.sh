@@ -48,7 +48,7 @@ lmm train --model florence2-micro --dataset synthetic --dataset-root "$out/data/
   --max_steps "$steps" --per_device_train_batch_size 4 --gradient_accumulation_steps 1 --learning_rate 1e-4 \
   --warmup_ratio 0.1 --save_steps 10
 echo "demo: loss per update (first, second, last)"
-cut -d, -f1,3 "$out/run/log.csv" | column -t -s, | sed -n '1p;2p;3p;$p'
+awk -F, '{ printf "%-6s %s\n", $1, $3 }' "$out/run/log.csv" | sed -n '1p;2p;3p;$p'
 
 echo "demo: predictions and pictures (ground truth | prediction)"
 lmm predict --model florence2-micro --format v2 --classes "$out/data/test/classes.txt" \
