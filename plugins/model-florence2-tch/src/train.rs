@@ -83,6 +83,8 @@ pub struct AdamW {
     pub scaler: Option<LossScaler>,
     /// The data-parallel group, when training on several ranks.
     comm: Option<CommBox>,
+    /// The step count as the fused kernel reads it (an fp32 scalar on the device).
+    step_count: Tensor,
 }
 
 /// fp16 dynamic loss scaling as DeepSpeed's / torch's GradScaler: the loss is multiplied by
@@ -146,7 +148,8 @@ impl AdamW {
         let m = Tensor::zeros_like(&master);
         let v = Tensor::zeros_like(&master);
         let scaler = (kind == Kind::Half).then(LossScaler::default);
-        Self { names, params, spans, flat, master, m, v, step: 0, opts, frozen, scaler, comm: None }
+        let step_count = Tensor::zeros([], (Kind::Float, device));
+        Self { names, params, spans, flat, master, m, v, step: 0, opts, frozen, scaler, comm: None, step_count }
     }
 
     /// This process's rank in the data-parallel group (0 when alone).
@@ -262,15 +265,10 @@ impl AdamW {
             }
             self.step += 1;
             let [b1, b2] = self.opts.betas;
-            let bc1 = 1.0 - b1.powi(self.step as i32);
-            let bc2 = 1.0 - b2.powi(self.step as i32);
-            if self.opts.weight_decay > 0.0 {
-                let _ = self.master.g_mul_scalar_(1.0 - lr * self.opts.weight_decay);
-            }
-            let _ = self.m.lerp_(&g, 1.0 - b1);
-            let _ = self.v.g_mul_scalar_(b2).addcmul_(&g, &(&g * (1.0 - b2)));
-            let denom = self.v.sqrt() / bc2.sqrt() + self.opts.eps;
-            let _ = self.master.g_add_(&(&self.m / denom * (-lr / bc1)));
+            // torch's AdamW arithmetic in one fused kernel over the flat buffers (decoupled
+            // weight decay, bias corrections from the step count).
+            let _ = self.step_count.fill_(self.step as f64);
+            fused_adamw(&self.master, &g, &self.m, &self.v, &self.step_count, lr, b1, b2, self.opts.weight_decay, self.opts.eps)?;
             if self.flat.kind() != Kind::Float {
                 let _ = self.flat.copy_(&self.master);
             }
@@ -349,6 +347,43 @@ impl AdamW {
         }
         Ok(())
     }
+}
+
+extern "C" {
+    /// csrc/fused_adamw.cpp: ATen's `_fused_adamw_` on one tensor of each kind; 0 on success,
+    /// else the C++ exception's message in `err`.
+    fn lmm_fused_adamw(
+        param: *mut std::ffi::c_void,
+        grad: *mut std::ffi::c_void,
+        exp_avg: *mut std::ffi::c_void,
+        exp_avg_sq: *mut std::ffi::c_void,
+        step: *mut std::ffi::c_void,
+        lr: f64,
+        beta1: f64,
+        beta2: f64,
+        weight_decay: f64,
+        eps: f64,
+        err: *mut std::ffi::c_char,
+        err_len: usize,
+    ) -> std::ffi::c_int;
+}
+
+/// One AdamW update of `param` (fp32) with gradient `grad`, in place on the moments.
+#[allow(clippy::too_many_arguments)]
+fn fused_adamw(param: &Tensor, grad: &Tensor, m: &Tensor, v: &Tensor, step: &Tensor, lr: f64, b1: f64, b2: f64, wd: f64, eps: f64) -> Result<(), PluginError> {
+    let mut err = vec![0 as std::ffi::c_char; 512];
+    let handle = |t: &Tensor| t.as_ptr() as *mut std::ffi::c_void;
+    // SAFETY: the handles point to live at::Tensors owned by the caller for the whole call; the
+    // kernel updates their storage in place and keeps no reference.
+    let rc = unsafe {
+        lmm_fused_adamw(handle(param), handle(grad), handle(m), handle(v), handle(step), lr, b1, b2, wd, eps, err.as_mut_ptr(), err.len())
+    };
+    if rc != 0 {
+        // SAFETY: the shim wrote a NUL-terminated message into `err`.
+        let msg = unsafe { std::ffi::CStr::from_ptr(err.as_ptr()) }.to_string_lossy().into_owned();
+        return Err(PluginError::new(ErrorKind::BACKEND, format!("fused AdamW: {msg}")));
+    }
+    Ok(())
 }
 
 /// The ABI view of a tensor's storage, for the communicator.
