@@ -7,8 +7,8 @@
 use crate::xml;
 use lmmrotate_abi::{dataset_box, inventory, Entry, ErrorKind, HostBox, PluginError, Sample};
 use lmmrotate_dataset_reader::coco::{read_coco, CocoOptions};
+use lmmrotate_dataset_reader::config::DatasetConfig;
 use lmmrotate_dataset_reader::{image_meta, stem, ClassIndex, Loaded, Problems, IMAGE_EXTS};
-use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
 pub const CLASSES: [&str; 20] = [
@@ -34,31 +34,17 @@ pub const CLASSES: [&str; 20] = [
     "windmill",
 ];
 
-/// `{"root": "data/DIOR", "split": "trainval", "skip_bad": false, "annotations": null}`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    pub root: String,
-    /// `trainval` (default), `train`, `val`, `test`, or any list name under `ImageSets/Main`.
-    #[serde(default = "trainval")]
-    pub split: String,
-    #[serde(default)]
-    pub skip_bad: bool,
-    /// A COCO polygon JSON relative to `root` (e.g. `Annotations/trainval.json`), its `file_name`s
-    /// looked up in the split's image folders.
-    #[serde(default)]
-    pub annotations: Option<String>,
-}
+/// The reader crate's config (`root`, `split`, `skip_bad`, `annotations`, `images`); the split
+/// defaults to `trainval` — or `train`, `val`, `test`, or any list name under `ImageSets/Main`.
+pub type Config = DatasetConfig;
 
-fn trainval() -> String {
-    "trainval".into()
+fn split(cfg: &Config) -> &str {
+    cfg.split.as_deref().unwrap_or("trainval")
 }
 
 inventory::submit! {
     Entry::dataset("dior", "DIOR-R (20 classes): VOC-style XML with robndbox corners", |c, h| {
-        let cfg: Config = serde_json::from_str(c).map_err(|e| {
-            PluginError::new(ErrorKind::INVALID_CONFIG, format!("dior config: {e} (keys: root, split, skip_bad, annotations)"))
-        })?;
+        let cfg = DatasetConfig::parse(c, "dior")?;
         Ok(dataset_box(load(&cfg, &h)?))
     })
 }
@@ -124,14 +110,14 @@ pub fn load(cfg: &Config, host: &HostBox) -> Result<Loaded, PluginError> {
         .into_iter()
         .find(|p| p.is_dir())
         .ok_or_else(|| io(format!("{} has no `Annotations/Oriented Bounding Boxes` folder", root.display())))?;
-    let dirs = image_dirs(root, &cfg.split);
+    let dirs = image_dirs(root, split(cfg));
     if dirs.is_empty() {
-        return Err(io(format!("{} has no JPEGImages-{} / JPEGImages folder", root.display(), cfg.split)));
+        return Err(io(format!("{} has no JPEGImages-{} / JPEGImages folder", root.display(), split(cfg))));
     }
     let classes = ClassIndex::new(&CLASSES);
     let mut problems = Problems::new(cfg.skip_bad);
-    let ids = ids(root, &ann_dir, &cfg.split)?;
-    let label = format!("load {} {}", root.display(), cfg.split);
+    let ids = ids(root, &ann_dir, split(cfg))?;
+    let label = format!("load {} {}", root.display(), split(cfg));
     let mut samples = Vec::with_capacity(ids.len());
     for (i, id) in ids.iter().enumerate() {
         if i % 256 == 0 {
@@ -183,9 +169,13 @@ fn no_skipped_class(_: &str) -> bool {
 }
 
 fn load_coco(cfg: &Config, root: &Path, json: &str, host: &HostBox) -> Result<Loaded, PluginError> {
-    let dirs = image_dirs(root, &cfg.split);
+    // `images` names the folder of the COCO file names; else the split's JPEGImages folders.
+    let dirs = match &cfg.images {
+        Some(d) => vec![root.join(d)],
+        None => image_dirs(root, split(cfg)),
+    };
     if dirs.is_empty() {
-        return Err(io(format!("{} has no JPEGImages-{} / JPEGImages folder", root.display(), cfg.split)));
+        return Err(io(format!("{} has no JPEGImages-{} / JPEGImages folder", root.display(), split(cfg))));
     }
     let classes = ClassIndex::new(&CLASSES);
     let mut problems = Problems::new(cfg.skip_bad);

@@ -78,3 +78,12 @@ fn reads_upstreams_coco_json_instead_of_the_xml() {
     assert_eq!((s.image.width, s.objects.len(), s.objects[0].class_id), (800, 1, 9));
     assert_eq!(s.objects[0].quad.pts, [133., 237., 684., 237., 684., 672., 133., 672.]);
 }
+
+#[test]
+fn config_keys_are_the_readers_and_unknown_ones_are_named() {
+    let e = open(serde_json::json!({"root": sample_root(), "clases": "x.txt"})).err().unwrap();
+    assert!(e.contains("dior config") && e.contains("clases") && e.contains("keys: root, split, skip_bad, annotations, images"), "{e}");
+    // `classes` is a key of the reader's config, but not one DIOR-R (a fixed class list) takes.
+    let e = open(serde_json::json!({"root": sample_root(), "classes": "x.txt"})).err().unwrap();
+    assert!(e.contains("`classes` is not a key of dior"), "{e}");
+}
