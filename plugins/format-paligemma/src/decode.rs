@@ -4,11 +4,9 @@
 //! fails: whatever cannot make a box is counted in `dropped`, by reason, in loc values.
 
 use crate::encode::{dequantize, BINS};
-use lmmrotate_abi::{
-    abi_stable::std_types::{RNone, RString, RVec},
-    ClassTable, Decoded, Detection, FuzzyMatch, ImageMeta, Quad,
-};
-use lmmrotate_florence2_text::{fuzzy, pychar, Drops};
+use lmmrotate_abi::{abi_stable::std_types::RNone, ClassTable, Detection, ImageMeta, Quad};
+pub use lmmrotate_florence2_text::DecodedText;
+use lmmrotate_florence2_text::{pychar, ClassMap, Unmatched};
 
 pub const EMPTY_LABEL: &str = "loc value of a run with no label after it";
 pub const PARTIAL_BOX: &str = "loc value in a run tail shorter than a box (8 values)";
@@ -69,36 +67,8 @@ pub fn parse(text: &str) -> Vec<Instance> {
     out
 }
 
-/// Decoded detections plus how many loc tokens the text held (every one ends in a box or in a drop).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct DecodedText {
-    pub detections: Vec<Detection>,
-    pub drops: Drops,
-    pub fuzzy: Vec<FuzzyMatch>,
-    pub loc_tokens: usize,
-}
-
-impl DecodedText {
-    pub fn into_abi(self) -> Decoded {
-        Decoded { detections: RVec::from(self.detections), dropped: self.drops.to_abi(), fuzzy: RVec::from(self.fuzzy) }
-    }
-}
-
-/// Class keys as florence2 v2: `name.replace('-', ' ').lower()`, first insertion order, last index.
-fn class_keys(classes: &ClassTable) -> Vec<(String, u32)> {
-    let mut keys: Vec<(String, u32)> = Vec::new();
-    for (i, c) in classes.names.iter().enumerate() {
-        let key = pychar::lower(&c.replace('-', " "));
-        match keys.iter_mut().find(|(k, _)| *k == key) {
-            Some(slot) => slot.1 = i as u32,
-            None => keys.push((key, i as u32)),
-        }
-    }
-    keys
-}
-
 pub fn decode(text: &str, image: &ImageMeta, classes: &ClassTable, fuzzy_cutoff: Option<f64>) -> DecodedText {
-    let keys = class_keys(classes);
+    let map = ClassMap::new(classes);
     let mut out = DecodedText::default();
     for inst in parse(text) {
         let n = inst.values.len();
@@ -107,21 +77,11 @@ pub fn decode(text: &str, image: &ImageMeta, classes: &ClassTable, fuzzy_cutoff:
             out.drops.add(EMPTY_LABEL, n);
             continue;
         }
-        let class_id = match keys.iter().find(|(k, _)| *k == inst.label) {
-            Some((_, id)) => *id,
-            None => {
-                let query = pychar::lower(&inst.label);
-                let Some((k, score)) = fuzzy::extract_one(&query, keys.iter().map(|(k, _)| k.as_str())) else {
-                    out.drops.add(NO_CLASSES, n);
-                    continue;
-                };
-                if fuzzy_cutoff.is_some_and(|c| score < c) {
-                    out.drops.add(BELOW_CUTOFF, n);
-                    continue;
-                }
-                let id = keys[k].1;
-                out.fuzzy.push(FuzzyMatch { label: RString::from(inst.label.as_str()), class_id: id, score: score as f32 });
-                id
+        let class_id = match map.resolve(&inst.label, fuzzy_cutoff, &mut out.fuzzy) {
+            Ok(id) => id,
+            Err(miss) => {
+                out.drops.add(if miss == Unmatched::NoClasses { NO_CLASSES } else { BELOW_CUTOFF }, n);
+                continue;
             }
         };
         let boxes = inst.values.chunks_exact(8);

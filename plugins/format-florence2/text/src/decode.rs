@@ -61,10 +61,19 @@ impl DecodedText {
 
 /// `cls_map = {c.replace("-", " ").lower(): i for i, c in enumerate(classes)}`: keys in first
 /// insertion order, each holding the last index that produced it.
-struct ClassMap(Vec<(String, u32)>);
+pub struct ClassMap(Vec<(String, u32)>);
+
+/// Why a label got no class.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Unmatched {
+    /// The class table is empty.
+    NoClasses,
+    /// The best fuzzy score is below the cutoff.
+    BelowCutoff,
+}
 
 impl ClassMap {
-    fn new(classes: &ClassTable) -> Self {
+    pub fn new(classes: &ClassTable) -> Self {
         let mut keys: Vec<(String, u32)> = Vec::with_capacity(classes.len());
         for (i, c) in classes.names.iter().enumerate() {
             let key = pychar::lower(&c.replace('-', " "));
@@ -76,14 +85,21 @@ impl ClassMap {
         Self(keys)
     }
 
-    fn exact(&self, label: &str) -> Option<u32> {
-        self.0.iter().find(|(k, _)| k == label).map(|(_, i)| *i)
-    }
-
-    /// `process.extractOne(label.lower(), cls_map.keys())`.
-    fn fuzzy(&self, label: &str) -> Option<(u32, f64)> {
+    /// The class of `label`: its exact key, else `process.extractOne(label.lower(), keys)` —
+    /// recorded in `fuzzy` — unless its score is below `cutoff`.
+    pub fn resolve(&self, label: &str, cutoff: Option<f64>, fuzzy: &mut Vec<FuzzyMatch>) -> Result<u32, Unmatched> {
+        if let Some((_, i)) = self.0.iter().find(|(k, _)| k == label) {
+            return Ok(*i);
+        }
         let query = pychar::lower(label);
-        fuzzy::extract_one(&query, self.0.iter().map(|(k, _)| k.as_str())).map(|(i, s)| (self.0[i].1, s))
+        let (k, score) =
+            fuzzy::extract_one(&query, self.0.iter().map(|(k, _)| k.as_str())).ok_or(Unmatched::NoClasses)?;
+        if cutoff.is_some_and(|c| score < c) {
+            return Err(Unmatched::BelowCutoff);
+        }
+        let id = self.0[k].1;
+        fuzzy.push(FuzzyMatch { label: RString::from(label), class_id: id, score: score as f32 });
+        Ok(id)
     }
 }
 
@@ -109,19 +125,11 @@ pub fn postprocess(parsed: Parsed, image: &ImageMeta, classes: &ClassTable, opti
             out.drops.add(EMPTY_LABEL, values);
             continue;
         }
-        let class_id = match map.exact(&inst.label) {
-            Some(id) => id,
-            None => {
-                let Some((id, score)) = map.fuzzy(&inst.label) else {
-                    out.drops.add(NO_CLASSES, values);
-                    continue;
-                };
-                if options.fuzzy_cutoff.is_some_and(|c| score < c) {
-                    out.drops.add(BELOW_CUTOFF, values);
-                    continue;
-                }
-                out.fuzzy.push(FuzzyMatch { label: RString::from(inst.label.as_str()), class_id: id, score: score as f32 });
-                id
+        let class_id = match map.resolve(&inst.label, options.fuzzy_cutoff, &mut out.fuzzy) {
+            Ok(id) => id,
+            Err(miss) => {
+                out.drops.add(if miss == Unmatched::NoClasses { NO_CLASSES } else { BELOW_CUTOFF }, values);
+                continue;
             }
         };
         for poly in &inst.polygons {

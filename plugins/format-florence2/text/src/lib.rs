@@ -10,7 +10,7 @@ pub mod fuzzy;
 pub mod parse;
 pub mod pychar;
 
-pub use decode::{decode, DecodeOptions, Dequantize};
+pub use decode::{decode, ClassMap, DecodeOptions, DecodedText, Dequantize, Unmatched};
 pub use drops::Drops;
 pub use encode::{encode, encode_groups, normalize_polygon, EncodeOptions, Group, Version};
 pub use parse::{parse, Instance, ParseOptions, Parsed};
