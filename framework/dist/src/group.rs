@@ -86,7 +86,7 @@ impl ProcessGroup {
     fn reduce_host(&self, b: Buffer) -> Result<()> {
         let bytes = host_bytes(&b);
         let parts = self.all_gather(bytes)?;
-        sum_into(b.dtype, &parts, host_bytes(&b))
+        sum_into(b.dtype, &parts, bytes)
     }
 
     fn broadcast_host(&self, b: Buffer, root: u32) -> Result<()> {

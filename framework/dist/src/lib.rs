@@ -15,7 +15,7 @@ mod nccl;
 mod reduce;
 mod tcp;
 
-pub use env::DistEnv;
+pub use env::{DistEnv, DEFAULT_PORT};
 pub use error::{DistError, Result};
 pub use group::{Collective, ProcessGroup};
 pub use local::LocalGroup;

@@ -29,15 +29,11 @@ pub struct Args {
     /// Address of the node of rank 0.
     #[arg(long = "master-addr", alias = "master_addr", default_value = "127.0.0.1")]
     master_addr: String,
-    #[arg(long = "master-port", alias = "master_port", default_value_t = lmmrotate_dist_port())]
+    #[arg(long = "master-port", alias = "master_port", default_value_t = lmmrotate_dist::DEFAULT_PORT)]
     master_port: u16,
     /// The lmmrotate command each rank runs, after `--` (e.g. `-- train --model florence2 ...`).
     #[arg(required = true, allow_hyphen_values = true, value_name = "COMMAND")]
     command: Vec<String>,
-}
-
-fn lmmrotate_dist_port() -> u16 {
-    29500
 }
 
 static SIGNALS: AtomicU32 = AtomicU32::new(0);
