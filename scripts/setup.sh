@@ -28,8 +28,33 @@ PY
 if have_torch; then
     echo "setup: torch $TORCH_VERSION already installed"
 else
-    echo "setup: installing torch==$TORCH_VERSION (about 4.5 GB with its CUDA libraries; runs on CPU too)"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "torch==$TORCH_VERSION"
+    free_gb="$(df -Pk "$root" | awk 'NR==2 {printf "%.1f", $4/1048576}')"
+    echo "setup: installing torch==$TORCH_VERSION (4.5 GB installed with its CUDA libraries, which"
+    echo "       libtorch links even on CPU; $free_gb GB free on the disk of $root)"
+    pip=("$venv/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir)
+    fail() {
+        echo "setup: $1 did not install; $(df -Pk "$root" | awk 'NR==2 {printf "%.1f", $4/1048576}') GB" \
+             "now free on the disk of $root (torch needs about 5.5 GB at the peak)" >&2
+        exit 2
+    }
+    # One wheel at a time, without pip's cache: the disk never holds more than what is installed
+    # plus the wheel being unpacked (a single `pip install torch` keeps every downloaded wheel, and
+    # a cached copy of each, until the end: about 10 GB at the peak instead of 5.5).
+    "${pip[@]}" --no-deps "torch==$TORCH_VERSION" || fail "torch==$TORCH_VERSION"
+    mapfile -t deps < <("$venv/bin/python" - <<'PY'
+from importlib.metadata import requires
+from pip._vendor.packaging.requirements import Requirement
+for line in requires("torch") or []:
+    req = Requirement(line)
+    if req.marker is None or req.marker.evaluate({"extra": ""}):
+        print(str(req).split(";")[0].strip())
+PY
+)
+    for dep in "${deps[@]}"; do
+        # triton (0.6 GB) compiles Python-side kernels (torch.compile); libtorch never loads it.
+        case "$dep" in triton*) continue ;; esac
+        "${pip[@]}" "$dep" || fail "$dep (a dependency of torch)"
+    done
     have_torch || { echo "setup: torch $TORCH_VERSION did not install" >&2; exit 2; }
 fi
 
