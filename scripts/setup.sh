@@ -31,7 +31,7 @@ else
     free_gb="$(df -Pk "$root" | awk 'NR==2 {printf "%.1f", $4/1048576}')"
     echo "setup: installing torch==$TORCH_VERSION (4.5 GB installed with its CUDA libraries, which"
     echo "       libtorch links even on CPU; $free_gb GB free on the disk of $root)"
-    pip=("$venv/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir)
+    pip=("$venv/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir --no-warn-conflicts)
     fail() {
         echo "setup: $1 did not install; $(df -Pk "$root" | awk 'NR==2 {printf "%.1f", $4/1048576}') GB" \
              "now free on the disk of $root (torch needs about 5.5 GB at the peak)" >&2
@@ -39,12 +39,21 @@ else
     }
     # One wheel at a time, without pip's cache: the disk never holds more than what is installed
     # plus the wheel being unpacked (a single `pip install torch` keeps every downloaded wheel, and
-    # a cached copy of each, until the end: about 10 GB at the peak instead of 5.5).
-    "${pip[@]}" --no-deps "torch==$TORCH_VERSION" || fail "torch==$TORCH_VERSION"
-    mapfile -t deps < <("$venv/bin/python" - <<'PY'
-from importlib.metadata import requires
+    # a cached copy of each, until the end: about 10 GB at the peak instead of 5.5). torch's own
+    # wheel comes first only to read its requirements; it is installed last, when they are met.
+    wheels="$venv/wheels"
+    rm -rf "$wheels"
+    "$venv/bin/pip" download --quiet --disable-pip-version-check --no-cache-dir --no-deps \
+        --dest "$wheels" "torch==$TORCH_VERSION" || fail "torch==$TORCH_VERSION (download)"
+    torch_wheel="$(ls "$wheels"/torch-*.whl)"
+    mapfile -t deps < <("$venv/bin/python" - "$torch_wheel" <<'PY'
+import sys, zipfile
+from email.parser import Parser
 from pip._vendor.packaging.requirements import Requirement
-for line in requires("torch") or []:
+with zipfile.ZipFile(sys.argv[1]) as whl:
+    name = next(n for n in whl.namelist() if n.endswith(".dist-info/METADATA"))
+    meta = Parser().parsestr(whl.read(name).decode())
+for line in meta.get_all("Requires-Dist") or []:
     req = Requirement(line)
     if req.marker is None or req.marker.evaluate({"extra": ""}):
         print(str(req).split(";")[0].strip())
@@ -55,6 +64,8 @@ PY
         case "$dep" in triton*) continue ;; esac
         "${pip[@]}" "$dep" || fail "$dep (a dependency of torch)"
     done
+    "${pip[@]}" --no-deps "$torch_wheel" || fail "torch==$TORCH_VERSION"
+    rm -rf "$wheels"
     have_torch || { echo "setup: torch $TORCH_VERSION did not install" >&2; exit 2; }
 fi
 
