@@ -71,7 +71,9 @@ pub struct TrainBench {
     pub final_loss: f64,
 }
 
-pub fn bench_train(model: &mut Model, cfg: &BenchConfig, target_tokens: u32, prompt: &str) -> Result<TrainBench> {
+/// Training steps on noise images and a target of `target_tokens` tokens; `options` go to the
+/// model's `configure_training` (e.g. `{"gradient_checkpointing": true}` for Florence-2).
+pub fn bench_train(model: &mut Model, cfg: &BenchConfig, target_tokens: u32, prompt: &str, options: &serde_json::Value) -> Result<TrainBench> {
     let spec = model.info()?.image;
     let target = target_of_length(model, target_tokens)?;
     let measured = model.count_tokens(&target)?;
@@ -80,7 +82,7 @@ pub fn bench_train(model: &mut Model, cfg: &BenchConfig, target_tokens: u32, pro
         prompts: vec![RString::from(prompt); cfg.batch].into(),
         targets: vec![RString::from(target.as_str()); cfg.batch].into(),
     };
-    model.configure_training(&serde_json::json!({}))?;
+    model.configure_training(options)?;
     model.set_training(true)?;
     let control = StepControl { lr: 1e-6, loss_weight: 1.0, apply_update: true };
     let mut times = Vec::new();

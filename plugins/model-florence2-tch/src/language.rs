@@ -2,7 +2,7 @@
 //! positions with an offset of 2, `layernorm_embedding`, exact GELU, attention through libtorch's
 //! scaled-dot-product attention. Paths mirror `language_model.model.{encoder,decoder}`.
 
-use crate::config::TextConfig;
+use crate::{config::TextConfig, recompute::{checkpoint, maybe_checkpoint}};
 use tch::{nn, nn::Module, Tensor};
 
 /// BART's learned positions start at row 2.
@@ -139,6 +139,8 @@ pub struct Encoder {
     layers: Vec<EncoderLayer>,
     dropout: f64,
     activation_dropout: f64,
+    /// Gradient checkpointing of every layer in training (crate::recompute).
+    pub recompute: bool,
 }
 
 impl Encoder {
@@ -159,6 +161,7 @@ impl Encoder {
             layers,
             dropout: c.dropout,
             activation_dropout: c.activation_dropout,
+            recompute: false,
         }
     }
 
@@ -166,10 +169,12 @@ impl Encoder {
     pub fn forward(&self, inputs_embeds: &Tensor, train: bool) -> Tensor {
         let mut h = self.embeddings.forward(inputs_embeds.shallow_clone(), 0, self.dropout, train);
         for layer in &self.layers {
-            let kv = layer.self_attn.kv(&h);
-            let a = layer.self_attn.attend(&h, &kv, false, train).dropout(self.dropout, train);
-            h = layer.self_attn_layer_norm.forward(&(h + a));
-            h = layer.ffn.forward(h, self.dropout, self.activation_dropout, train);
+            h = maybe_checkpoint(self.recompute && train, h, move |h| {
+                let kv = layer.self_attn.kv(h);
+                let a = layer.self_attn.attend(h, &kv, false, train).dropout(self.dropout, train);
+                let h = layer.self_attn_layer_norm.forward(&(h + a));
+                layer.ffn.forward(h, self.dropout, self.activation_dropout, train)
+            });
         }
         h
     }
@@ -183,6 +188,19 @@ struct DecoderLayer {
     ffn: FeedForward,
 }
 
+impl DecoderLayer {
+    /// The layer over a whole teacher-forced sequence (causal self-attention, no cache).
+    fn forward_causal(&self, h: &Tensor, cross: &Kv, dropout: f64, activation_dropout: f64, train: bool) -> Tensor {
+        let kv = self.self_attn.kv(h);
+        let causal = h.size()[1] > 1;
+        let a = self.self_attn.attend(h, &kv, causal, train).dropout(dropout, train);
+        let h = self.self_attn_layer_norm.forward(&(h + a));
+        let x = self.encoder_attn.attend(&h, cross, false, train).dropout(dropout, train);
+        let h = self.encoder_attn_layer_norm.forward(&(h + x));
+        self.ffn.forward(h, dropout, activation_dropout, train)
+    }
+}
+
 /// Per decoder layer: the growing self-attention keys/values.
 pub type SelfCache = Vec<Option<Kv>>;
 
@@ -192,6 +210,8 @@ pub struct Decoder {
     dropout: f64,
     activation_dropout: f64,
     pad: i64,
+    /// Gradient checkpointing of every layer in training without a cache (crate::recompute).
+    pub recompute: bool,
 }
 
 impl Decoder {
@@ -215,6 +235,7 @@ impl Decoder {
             dropout: c.dropout,
             activation_dropout: c.activation_dropout,
             pad: c.pad_token_id,
+            recompute: false,
         }
     }
 
@@ -234,29 +255,39 @@ impl Decoder {
         ids: &Tensor,
         shared: &Tensor,
         cross: &[Kv],
-        mut cache: Option<&mut SelfCache>,
+        cache: Option<&mut SelfCache>,
         train: bool,
     ) -> Tensor {
         let s = ids.size()[1];
         let past = cache.as_ref().and_then(|c| c.first()).and_then(|kv| kv.as_ref()).map_or(0, |kv| kv.k.size()[2]);
         let mut h = self.embeddings.forward(embed(shared, ids, self.pad), past, self.dropout, train);
+        let Some(cache) = cache else {
+            // Teacher forcing over the whole sequence.
+            let (dropout, activation_dropout) = (self.dropout, self.activation_dropout);
+            for (layer, kv) in self.layers.iter().zip(cross) {
+                h = if self.recompute && train {
+                    // Each layer keeps its input and the cross keys/values only.
+                    checkpoint(&[&h, &kv.k, &kv.v], move |xs| {
+                        let kv = Kv { k: xs[1].shallow_clone(), v: xs[2].shallow_clone() };
+                        vec![layer.forward_causal(&xs[0], &kv, dropout, activation_dropout, train)]
+                    })
+                    .pop()
+                    .expect("one output")
+                } else {
+                    layer.forward_causal(&h, kv, dropout, activation_dropout, train)
+                };
+            }
+            return h;
+        };
         for (i, layer) in self.layers.iter().enumerate() {
             let new = layer.self_attn.kv(&h);
-            let (kv, causal) = match cache.as_deref_mut() {
-                Some(c) => {
-                    let kv = match c[i].take() {
-                        Some(old) => Kv { k: Tensor::cat(&[old.k, new.k], 2), v: Tensor::cat(&[old.v, new.v], 2) },
-                        None => new,
-                    };
-                    // Only the first (multi-token) call needs the causal mask.
-                    (kv, past == 0 && s > 1)
-                }
-                None => (new, s > 1),
+            let kv = match cache[i].take() {
+                Some(old) => Kv { k: Tensor::cat(&[old.k, new.k], 2), v: Tensor::cat(&[old.v, new.v], 2) },
+                None => new,
             };
-            let a = layer.self_attn.attend(&h, &kv, causal, train).dropout(self.dropout, train);
-            if let Some(c) = cache.as_deref_mut() {
-                c[i] = Some(kv);
-            }
+            // Only the first (multi-token) call needs the causal mask.
+            let a = layer.self_attn.attend(&h, &kv, past == 0 && s > 1, train).dropout(self.dropout, train);
+            cache[i] = Some(kv);
             h = layer.self_attn_layer_norm.forward(&(h + a));
             let x = layer.encoder_attn.attend(&h, &cross[i], false, train).dropout(self.dropout, train);
             h = layer.encoder_attn_layer_norm.forward(&(h + x));

@@ -8,6 +8,7 @@ pub mod language;
 pub mod model;
 pub mod plugin;
 pub mod processor;
+pub mod recompute;
 pub mod tokenizer;
 pub mod train;
 pub mod vision;

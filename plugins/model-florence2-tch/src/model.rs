@@ -66,6 +66,14 @@ impl Florence2 {
         }
     }
 
+    /// Gradient checkpointing (crate::recompute) of every DaViT block and every encoder and
+    /// decoder layer during training; generation is unaffected.
+    pub fn set_recompute(&mut self, on: bool) {
+        self.vision.recompute = on;
+        self.encoder.recompute = on;
+        self.decoder.recompute = on;
+    }
+
     pub fn shared(&self) -> &Tensor {
         &self.shared
     }

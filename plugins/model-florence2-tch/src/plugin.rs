@@ -163,7 +163,7 @@ impl Phases {
 }
 
 /// Serialises the uses of libtorch's global random generator by the models of this process.
-static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+pub(crate) static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// A well-mixed 63-bit seed from the run's seed and the position in the run (splitmix64).
 fn step_seed(seed: u64, update: u64, micro: u64, rank: u32) -> u64 {
@@ -198,6 +198,7 @@ impl ModelPlugin for Florence2Plugin {
 
     fn configure_training(&mut self, options_json: &str) -> Result<(), PluginError> {
         let opts = TrainOptions::from_json(options_json)?;
+        self.model.set_recompute(opts.gradient_checkpointing);
         let opt = AdamW::new(&self.vs, opts, self.frozen_position_rows);
         self.host.info(format!("training {} parameters", opt.trainable()));
         self.optimizer = Some(opt);
@@ -231,17 +232,16 @@ impl ModelPlugin for Florence2Plugin {
         let prompts: Vec<&str> = batch.prompts.iter().map(|s| s.as_str()).collect();
         let prompt_ids = self.prompt_ids(&prompts)?;
         phases.mark("inputs");
-        let logits = {
-            // Dropout draws from libtorch's global generator, seeded here by (seed, update,
-            // micro-batch, rank) so that a resumed run draws what the uninterrupted run drew;
-            // the lock keeps other models of this process from drawing in between.
-            let _rng = RNG.lock().unwrap_or_else(|p| p.into_inner());
-            if self.training {
-                let opt = self.optimizer.as_ref().expect("configured above");
-                tch::manual_seed(step_seed(self.cfg.seed, opt.step as u64, self.micro, opt.rank()) as i64);
-            }
-            self.model.forward(&pixels, &prompt_ids, &dec, self.training)
-        };
+        // Dropout draws from libtorch's global generator, seeded here by (seed, update,
+        // micro-batch, rank) so that a resumed run draws what the uninterrupted run drew; the
+        // lock keeps other models of this process from drawing in between, through the backward
+        // pass, where gradient checkpointing replays the forward pass's draws.
+        let rng = RNG.lock().unwrap_or_else(|p| p.into_inner());
+        if self.training {
+            let opt = self.optimizer.as_ref().expect("configured above");
+            tch::manual_seed(step_seed(self.cfg.seed, opt.step as u64, self.micro, opt.rank()) as i64);
+        }
+        let logits = self.model.forward(&pixels, &prompt_ids, &dec, self.training);
         let v = logits.size()[2];
         let loss = logits.reshape([-1, v]).cross_entropy_loss::<Tensor>(&lab.reshape([-1]), None, tch::Reduction::Mean, -100, 0.0);
         phases.mark("forward");
@@ -251,6 +251,7 @@ impl ModelPlugin for Florence2Plugin {
         }
         let scale = self.optimizer.as_ref().map_or(1.0, |o| o.loss_scale());
         (loss * (control.loss_weight as f64 * scale)).backward();
+        drop(rng);
         phases.mark("backward");
         let target_tokens = labels.iter().map(|l| l.len() as u64).sum();
         let mut grad_norm = ROption::RNone;

@@ -23,6 +23,10 @@ pub struct TrainOptions {
     /// Parts to freeze: `vision`, `projection`, `language`.
     #[serde(default)]
     pub freeze: Vec<String>,
+    /// Recompute each block's activations in the backward pass instead of keeping them
+    /// (crate::recompute): less memory, one more forward pass.
+    #[serde(default)]
+    pub gradient_checkpointing: bool,
 }
 
 fn default_betas() -> [f64; 2] {

@@ -2,6 +2,7 @@
 //! blocks, each sub-step a residual (florence2.md §2.2). Weight paths mirror the original
 //! checkpoint (`vision_tower.convs.{s}`, `vision_tower.blocks.{s}.{b}.{spatial,channel}_block`).
 
+use crate::recompute::maybe_checkpoint;
 use crate::config::VisionConfig;
 use tch::{nn, nn::Module, Tensor};
 
@@ -218,6 +219,8 @@ pub struct DaViT {
     convs: Vec<ConvEmbed>,
     /// Per stage: spatial, channel, spatial, channel, ...
     blocks: Vec<Vec<Block>>,
+    /// Gradient checkpointing of every block in training (crate::recompute).
+    pub recompute: bool,
 }
 
 impl DaViT {
@@ -247,7 +250,7 @@ impl DaViT {
             offset += 2 * cfg.depths[s];
             blocks.push(stage);
         }
-        Self { convs, blocks }
+        Self { convs, blocks, recompute: false }
     }
 
     /// Pixels [B, 3, R, R] (normalised) → tokens [B, (R/32)², C_last], grid side R/32.
@@ -258,7 +261,7 @@ impl DaViT {
                 (x, h, w) = self.convs[s].forward(&x, Some((h, w)));
             }
             for blk in stage {
-                x = blk.forward(&x, h, w, train);
+                x = maybe_checkpoint(self.recompute && train, x, move |x| blk.forward(x, h, w, train));
             }
         }
         (x, h, w)

@@ -132,6 +132,35 @@ fn save_load_resume_reproduces_weights_outputs_and_optimizer() {
     }
 }
 
+/// `gradient_checkpointing` through the plugin's options: with dropout on, a run that recomputes
+/// activations in the backward pass takes the same steps as one that keeps them (same losses,
+/// same weights after three updates).
+#[test]
+fn gradient_checkpointing_trains_the_same_steps() {
+    let run = |options: &str| {
+        let mut p = plugin(serde_json::json!({}));
+        p.configure_training(options).unwrap();
+        p.set_training(true).unwrap();
+        let losses: Vec<f64> = (0..3).map(|_| p.train_step(&batch(), step(1e-3)).unwrap().loss).collect();
+        let dir = tempfile::tempdir().unwrap();
+        p.save(dir.path().to_str().unwrap()).unwrap();
+        let weights = tch::Tensor::read_safetensors(dir.path().join("model.safetensors")).unwrap();
+        (losses, weights)
+    };
+    let (plain_losses, plain) = run("{}");
+    let (ckpt_losses, ckpt) = run(r#"{"gradient_checkpointing": true}"#);
+    for (a, b) in plain_losses.iter().zip(&ckpt_losses) {
+        assert!((a - b).abs() < 1e-6, "losses {ckpt_losses:?} with checkpointing vs {plain_losses:?}");
+    }
+    assert_eq!(plain.len(), ckpt.len());
+    let ckpt: std::collections::HashMap<_, _> = ckpt.into_iter().collect();
+    for (name, a) in &plain {
+        let d = (a - &ckpt[name]).abs().max().double_value(&[]);
+        assert!(d < 1e-6, "{name} differs by {d} after three updates");
+    }
+    assert!(plain_losses[2] != plain_losses[0], "the steps trained");
+}
+
 #[test]
 fn longer_text_extends_positions_and_keeps_old_rows_frozen() {
     let dir = tempfile::tempdir().unwrap();

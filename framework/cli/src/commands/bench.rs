@@ -33,9 +33,28 @@ pub struct Args {
     /// Task prompt given with the images.
     #[arg(long, default_value = "<ROD>")]
     task: String,
+    /// Training options of the model plugin, as JSON (train), e.g.
+    /// '{"gradient_checkpointing": true}'.
+    #[arg(long, default_value = "{}", value_parser = json_object)]
+    train_options: serde_json::Value,
     /// Print the result as one JSON object.
     #[arg(long)]
     json: bool,
+}
+
+fn json_object(s: &str) -> std::result::Result<serde_json::Value, String> {
+    match serde_json::from_str::<serde_json::Value>(s) {
+        Ok(v) if v.is_object() => Ok(v),
+        Ok(_) => Err("not a JSON object".into()),
+        Err(e) => Err(format!("not JSON: {e}")),
+    }
+}
+
+/// The process's peak resident memory (VmHWM) in GiB: host memory, the measure on CPU.
+fn host_peak_gib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kb / (1024.0 * 1024.0))
 }
 
 pub fn run(g: &Global, a: &Args) -> Result<Outcome> {
@@ -51,7 +70,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Outcome> {
         "parameters": info.parameters, "image_size": info.image.width, "batch": a.batch,
     });
     let (result, line) = if a.what == "train" {
-        let r = bench_train(&mut model, &cfg, a.target_tokens, &a.task)?;
+        let r = bench_train(&mut model, &cfg, a.target_tokens, &a.task, &a.train_options)?;
         let line = format!(
             "train {} @{} px, batch {}, {} target tokens: {:.1} ms/step (p10 {:.1}, p90 {:.1}), {:.2} samples/s",
             a.model.model, info.image.width, a.batch, r.target_tokens, r.step.median_ms, r.step.p10_ms, r.step.p90_ms, r.samples_per_second
@@ -72,9 +91,14 @@ pub fn run(g: &Global, a: &Args) -> Result<Outcome> {
         all["what"] = a.what.clone().into();
         all["result"] = result;
         all["device_memory"] = serde_json::to_value(memory)?;
+        all["host_peak_gib"] = serde_json::to_value(host_peak_gib())?;
+        all["train_options"] = a.train_options.clone();
         println!("{all}");
     } else {
-        let mem = memory.map_or(String::new(), |m| format!(", device memory {:.2} GiB at peak", m.peak_gib - m.before_gib));
+        let mut mem = memory.map_or(String::new(), |m| format!(", device memory {:.2} GiB at peak", m.peak_gib - m.before_gib));
+        if let Some(h) = host_peak_gib() {
+            mem += &format!(", host memory {h:.2} GiB at peak");
+        }
         println!("{line}{mem}  [{} on {}, {} parameters]", info.backend, info.device, info.parameters);
     }
     Ok(Outcome::Done)

@@ -75,24 +75,54 @@ pub struct Args {
     #[arg(long = "language_model_max_length", alias = "language-model-max-length")]
     language_model_max_length: Option<u32>,
     /// Train in bf16 (as --dtype bf16).
-    #[arg(long, conflicts_with = "fp16")]
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_parser = hf_bool, default_value = "false")]
     bf16: bool,
     /// Train in fp16 (as --dtype fp16).
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_parser = hf_bool, default_value = "false")]
     fp16: bool,
-    #[arg(long = "freeze_vision", alias = "freeze-vision")]
+    #[arg(long = "freeze_vision", alias = "freeze-vision", num_args = 0..=1, default_missing_value = "true", value_parser = hf_bool, default_value = "false")]
     freeze_vision: bool,
-    #[arg(long = "freeze_multimodal_projection", alias = "freeze-multimodal-projection")]
+    #[arg(
+        long = "freeze_multimodal_projection",
+        alias = "freeze-multimodal-projection",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = hf_bool,
+        default_value = "false"
+    )]
     freeze_multimodal_projection: bool,
-    #[arg(long = "freeze_language", alias = "freeze-language")]
+    #[arg(long = "freeze_language", alias = "freeze-language", num_args = 0..=1, default_missing_value = "true", value_parser = hf_bool, default_value = "false")]
     freeze_language: bool,
+    /// Recompute activations in the backward pass instead of keeping them (less memory, one
+    /// more forward pass per step).
+    #[arg(
+        long = "gradient_checkpointing",
+        alias = "gradient-checkpointing",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = hf_bool,
+        default_value = "false"
+    )]
+    gradient_checkpointing: bool,
     /// Micro-batches decoded ahead of the model.
     #[arg(long, default_value_t = 4)]
     prefetch: usize,
 }
 
+/// A switch as upstream's scripts write it: `--flag`, `--flag True`, `--flag false`, `--flag 1`.
+fn hf_bool(s: &str) -> std::result::Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(format!("`{s}` is not a switch value (True or False)")),
+    }
+}
+
 /// Train's own model keys; `--dtype` and `--model-config` (applied after) win over them.
 fn model_overrides(a: &Args, resume: Option<&Path>) -> Result<serde_json::Value> {
+    if a.bf16 && a.fp16 {
+        bail!("--bf16 and --fp16 exclude each other");
+    }
     let mut o = serde_json::Map::new();
     if let Some(s) = a.image_square_length {
         o.insert("image_size".into(), s.into());
@@ -153,6 +183,9 @@ pub fn run(g: &Global, a: &Args) -> Result<Outcome> {
         }
     }
     let mut model_options = serde_json::json!({"weight_decay": a.weight_decay, "freeze": freeze});
+    if a.gradient_checkpointing {
+        model_options["gradient_checkpointing"] = true.into();
+    }
     if let Some(m) = a.max_grad_norm {
         model_options["max_grad_norm"] = m.into();
     }
@@ -211,4 +244,34 @@ pub fn run(g: &Global, a: &Args) -> Result<Outcome> {
         say(format!("{dropped} image(s) without objects were not trained on (format {} drops them, as upstream)", a.format));
     }
     Ok(Outcome::Done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn parse(argv: &[&str]) -> std::result::Result<Args, clap::Error> {
+        Cli::try_parse_from(std::iter::once("train").chain(argv.iter().copied())).map(|c| c.args)
+    }
+
+    #[test]
+    fn switches_take_upstream_spellings() {
+        let a = parse(&["--gradient_checkpointing", "True", "--bf16", "--freeze_vision", "false"]).unwrap();
+        assert!(a.gradient_checkpointing && a.bf16 && !a.freeze_vision && !a.fp16);
+        let a = parse(&["--gradient-checkpointing", "--fp16", "1"]).unwrap();
+        assert!(a.gradient_checkpointing && a.fp16);
+        let a = parse(&[]).unwrap();
+        assert!(!a.gradient_checkpointing && !a.bf16);
+        let e = parse(&["--gradient_checkpointing", "maybe"]).err().unwrap().to_string();
+        assert!(e.contains("`maybe` is not a switch value"), "{e}");
+        let both = parse(&["--bf16", "True", "--fp16", "True"]).unwrap();
+        assert!(model_overrides(&both, None).unwrap_err().to_string().contains("--bf16 and --fp16 exclude each other"));
+    }
 }
