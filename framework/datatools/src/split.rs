@@ -111,6 +111,8 @@ pub enum SplitError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{path}: {source}")]
     Image { path: PathBuf, source: image::ImageError },
+    #[error("{path}: {message}")]
+    Png { path: PathBuf, message: String },
     #[error("{path}:{line}: {message}")]
     Annotation { path: PathBuf, line: usize, message: String },
 }
@@ -281,9 +283,11 @@ pub fn split_dota(cfg: &SplitConfig, progress: &(dyn Fn(usize, usize) + Sync)) -
     let done = AtomicUsize::new(0);
     let total = jobs.len();
     let results: Vec<Result<(usize, usize, Option<PathBuf>), SplitError>> = pool.install(|| {
+        // Each worker keeps its pixel buffers from image to image (a 4000² image is 48 MB, a
+        // patch 3 MB: fresh ones cost their page faults every time).
         jobs.par_iter()
-            .map(|job| {
-                let r = split_one(job, cfg, &sizes, &gaps, &ext, &img_out, &ann_out);
+            .map_init(Buffers::default, |buffers, job| {
+                let r = split_one(job, cfg, &sizes, &gaps, &ext, &img_out, &ann_out, buffers);
                 progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
                 r
             })
@@ -299,6 +303,7 @@ pub fn split_dota(cfg: &SplitConfig, progress: &(dyn Fn(usize, usize) + Sync)) -
     Ok(summary)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn split_one(
     job: &Job,
     cfg: &SplitConfig,
@@ -307,15 +312,16 @@ fn split_one(
     ext: &str,
     img_out: &Path,
     ann_out: &Path,
+    buffers: &mut Buffers,
 ) -> Result<(usize, usize, Option<PathBuf>), SplitError> {
-    let img = rgb8_as_cv2(image::open(&job.img).map_err(|source| SplitError::Image { path: job.img.clone(), source })?);
+    let (w, h) = read_rgb8_as_cv2(&job.img, &mut buffers.image)?;
+    let img = Rgb8 { width: w as usize, height: h as usize, data: &buffers.image };
     let (missing, anns) = match &job.ann {
         Some(a) if a.is_file() => (None, read_annfile(a)?),
         Some(a) => (Some(a.clone()), Vec::new()),
         None => (None, Vec::new()),
     };
     let id = job.img.file_stem().unwrap_or_default().to_string_lossy().into_owned();
-    let (w, h) = img.dimensions();
     let windows = sliding_windows(w, h, sizes, gaps, cfg.img_rate_thr);
     let pad = cfg.padding_value.rgb();
     let mut objects = 0;
@@ -340,29 +346,152 @@ fn split_one(
         // The crop is what lies inside the image; padding fills the rest bottom/right.
         let (cw, ch) = ((x1.min(w as i64) - x0) as usize, (y1.min(h as i64) - y0) as usize);
         let (pw, ph) = if cfg.no_padding { (cw, ch) } else { ((x1 - x0) as usize, (y1 - y0) as usize) };
-        let patch = crop_padded(&img, [x0 as usize, y0 as usize], [cw, ch], [pw, ph], pad);
         let path = img_out.join(format!("{name}.{}", cfg.save_ext.trim_start_matches('.')));
-        save(&patch, &path, ext).map_err(|source| SplitError::Image { path, source })?;
+        save_patch(&img, [x0 as usize, y0 as usize], [cw, ch], [pw, ph], pad, &path, ext, &mut buffers.patch)?;
     }
     Ok((windows.len(), objects, missing))
 }
 
-/// The `crop` (w, h) of `img` at `at` (x, y), padded with `pad` bottom and right to `size`,
-/// copied a row at a time (a pixel-wise `imageops::replace` took a tenth of the split's time).
-fn crop_padded(img: &image::RgbImage, at: [usize; 2], crop: [usize; 2], size: [usize; 2], pad: [u8; 3]) -> image::RgbImage {
-    let (raw, stride) = (img.as_raw(), img.width() as usize * 3);
-    let pad_row = pad.repeat(size[0]);
-    let mut out = Vec::with_capacity(size[0] * size[1] * 3);
-    for row in 0..size[1] {
-        if row < crop[1] {
-            let start = (at[1] + row) * stride + at[0] * 3;
-            out.extend_from_slice(&raw[start..start + crop[0] * 3]);
-            out.extend_from_slice(&pad_row[crop[0] * 3..]);
-        } else {
-            out.extend_from_slice(&pad_row);
+/// A worker's pixel buffers, reused from image to image.
+#[derive(Default)]
+struct Buffers {
+    image: Vec<u8>,
+    patch: Vec<u8>,
+}
+
+/// 8-bit RGB pixels, rows top to bottom.
+struct Rgb8<'a> {
+    width: usize,
+    height: usize,
+    data: &'a [u8],
+}
+
+impl Rgb8<'_> {
+    /// Row `y` of the `crop` (w, h) at `at` (x, y), padded with `pad` to `size[0]` pixels; the
+    /// rows below the crop are all padding. Calls `emit` with the row's pieces in order.
+    fn padded_rows(&self, at: [usize; 2], crop: [usize; 2], size: [usize; 2], pad: [u8; 3], mut emit: impl FnMut(&[u8]) -> std::io::Result<()>) -> std::io::Result<()> {
+        debug_assert!(at[0] + crop[0] <= self.width && at[1] + crop[1] <= self.height);
+        let stride = self.width * 3;
+        let pad_row = pad.repeat(size[0]);
+        for row in 0..size[1] {
+            if row < crop[1] {
+                let start = (at[1] + row) * stride + at[0] * 3;
+                emit(&self.data[start..start + crop[0] * 3])?;
+                if crop[0] < size[0] {
+                    emit(&pad_row[crop[0] * 3..])?;
+                }
+            } else {
+                emit(&pad_row)?;
+            }
         }
+        Ok(())
     }
-    image::RgbImage::from_raw(size[0] as u32, size[1] as u32, out).expect("size[0] * size[1] pixels")
+}
+
+/// Writes the `crop` of `img` at `at`, padded bottom and right with `pad` to `size`, assembled
+/// in `out` (reused). PNG is written with the png crate's fastest setting (fdeflate with the Up
+/// filter; mmrotate's cv2 also writes at its fastest zlib level, and pixels are what must match).
+#[allow(clippy::too_many_arguments)]
+fn save_patch(
+    img: &Rgb8,
+    at: [usize; 2],
+    crop: [usize; 2],
+    size: [usize; 2],
+    pad: [u8; 3],
+    path: &Path,
+    ext: &str,
+    out: &mut Vec<u8>,
+) -> Result<(), SplitError> {
+    let io = |source| SplitError::Io { path: path.to_path_buf(), source };
+    out.clear();
+    img.padded_rows(at, crop, size, pad, |piece| {
+        out.extend_from_slice(piece);
+        Ok(())
+    })
+    .map_err(io)?;
+    if ext == "png" {
+        let png_err = |e: png::EncodingError| SplitError::Png { path: path.to_path_buf(), message: e.to_string() };
+        let file = std::fs::File::create(path).map_err(io)?;
+        let mut enc = png::Encoder::new(std::io::BufWriter::with_capacity(1 << 20, file), size[0] as u32, size[1] as u32);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        enc.set_compression(png::Compression::Fastest);
+        let mut writer = enc.write_header().map_err(png_err)?;
+        writer.write_image_data(out).map_err(png_err)?;
+        return writer.finish().map_err(png_err);
+    }
+    let patch = image::RgbImage::from_raw(size[0] as u32, size[1] as u32, std::mem::take(out)).expect("size[0] * size[1] pixels");
+    let image_err = |source| SplitError::Image { path: path.to_path_buf(), source };
+    if ext == "jpg" || ext == "jpeg" {
+        // cv2's default JPEG quality.
+        let f = std::fs::File::create(path).map_err(io)?;
+        let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(std::io::BufWriter::new(f), 95);
+        enc.encode_image(&patch).map_err(image_err)
+    } else {
+        patch.save(path).map_err(image_err)
+    }
+}
+
+/// Reads the 8-bit RGB pixels `cv2.imread(path)` gives (in RGB order) into `pixels` (reused:
+/// resized, not reallocated when large enough); returns (width, height). PNGs are decoded by the
+/// png crate into the buffer directly; other formats through `image`.
+fn read_rgb8_as_cv2(path: &Path, pixels: &mut Vec<u8>) -> Result<(u32, u32), SplitError> {
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")) {
+        return read_png_as_cv2(path, pixels);
+    }
+    let img = rgb8_as_cv2(image::open(path).map_err(|source| SplitError::Image { path: path.to_path_buf(), source })?);
+    let dims = img.dimensions();
+    pixels.clear();
+    pixels.extend_from_slice(img.as_raw());
+    Ok(dims)
+}
+
+/// A PNG as cv2 reads it in colour: palette and low bit depths expanded, 16-bit samples cut to
+/// their high byte (libpng's `strip_16`, also the png crate's), alpha dropped, gray replicated.
+fn read_png_as_cv2(path: &Path, pixels: &mut Vec<u8>) -> Result<(u32, u32), SplitError> {
+    let png_err = |e: png::DecodingError| SplitError::Png { path: path.to_path_buf(), message: e.to_string() };
+    let file = std::fs::File::open(path).map_err(|source| SplitError::Io { path: path.to_path_buf(), source })?;
+    let mut dec = png::Decoder::new(std::io::BufReader::with_capacity(1 << 20, file));
+    dec.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = dec.read_info().map_err(png_err)?;
+    let size = reader.output_buffer_size().ok_or_else(|| SplitError::Png { path: path.to_path_buf(), message: "image too large".into() })?;
+    let (w, h) = (reader.info().width, reader.info().height);
+    let n = w as usize * h as usize;
+    // Room for the RGB result too (gray grows to three bytes a pixel, in place, below).
+    pixels.resize(size.max(n * 3), 0);
+    let frame = reader.next_frame(pixels).map_err(png_err)?;
+    let channels = match frame.color_type {
+        png::ColorType::Rgb => 3,
+        png::ColorType::Rgba => 4,
+        png::ColorType::Grayscale => 1,
+        png::ColorType::GrayscaleAlpha => 2,
+        png::ColorType::Indexed => unreachable!("EXPAND turns palettes into RGB(A)"),
+    };
+    debug_assert_eq!(frame.bit_depth, png::BitDepth::Eight, "EXPAND and STRIP_16 give 8-bit samples");
+    to_rgb_in_place(pixels, n, channels);
+    pixels.truncate(n * 3);
+    Ok((w, h))
+}
+
+/// Pixels of `channels` samples (1 gray, 2 gray+alpha, 3 RGB, 4 RGBA) at the start of `buf`
+/// rewritten as RGB in place (`buf` holds at least `n * 3` bytes): shrinking formats walk
+/// forwards, growing ones backwards, so that no pixel is overwritten before it is read.
+fn to_rgb_in_place(buf: &mut [u8], n: usize, channels: usize) {
+    match channels {
+        3 => {}
+        4 => {
+            for i in 0..n {
+                buf.copy_within(4 * i..4 * i + 3, 3 * i);
+            }
+        }
+        1 | 2 => {
+            for i in (0..n).rev() {
+                let g = buf[channels * i];
+                buf[3 * i..3 * i + 3].fill(g);
+            }
+        }
+        _ => unreachable!("1 to 4 channels"),
+    }
 }
 
 /// The 8-bit RGB pixels `cv2.imread(path)` gives (in RGB order): alpha dropped, gray replicated,
@@ -377,18 +506,7 @@ fn rgb8_as_cv2(img: image::DynamicImage) -> image::RgbImage {
             let bytes = wide.into_raw().into_iter().map(|v| (v >> 8) as u8).collect();
             image::RgbImage::from_raw(w, h, bytes).expect("same number of samples")
         }
-        other => other.to_rgb8(),
-    }
-}
-
-fn save(patch: &image::RgbImage, path: &Path, ext: &str) -> Result<(), image::ImageError> {
-    if ext == "jpg" || ext == "jpeg" {
-        // cv2's default JPEG quality.
-        let f = std::fs::File::create(path)?;
-        let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(std::io::BufWriter::new(f), 95);
-        enc.encode_image(patch)
-    } else {
-        patch.save(path)
+        other => other.into_rgb8(),
     }
 }
 
@@ -422,13 +540,78 @@ mod tests {
     #[test]
     fn crops_are_padded_bottom_and_right() {
         // A 3 x 2 image whose pixel (x, y) is [10x + y; 3].
-        let img = image::RgbImage::from_fn(3, 2, |x, y| image::Rgb([(10 * x + y) as u8; 3]));
-        let p = crop_padded(&img, [1, 0], [2, 2], [3, 3], [7, 8, 9]);
-        let px: Vec<[u8; 3]> = p.pixels().map(|q| q.0).collect();
+        let src = image::RgbImage::from_fn(3, 2, |x, y| image::Rgb([(10 * x + y) as u8; 3]));
+        let img = Rgb8 { width: 3, height: 2, data: src.as_raw() };
+        let patch = |at, crop, size, pad| {
+            let mut out = Vec::new();
+            img.padded_rows(at, crop, size, pad, |piece| {
+                out.extend_from_slice(piece);
+                Ok(())
+            })
+            .unwrap();
+            out
+        };
+        let px: Vec<[u8; 3]> = patch([1, 0], [2, 2], [3, 3], [7, 8, 9]).chunks(3).map(|c| [c[0], c[1], c[2]]).collect();
         let (a, b, c, d, z) = ([10; 3], [20; 3], [11; 3], [21; 3], [7, 8, 9]);
         assert_eq!(px, [a, b, z, c, d, z, z, z, z]);
         // no_padding: the crop alone.
-        assert_eq!(crop_padded(&img, [2, 1], [1, 1], [1, 1], [0; 3]).into_raw(), [21, 21, 21]);
+        assert_eq!(patch([2, 1], [1, 1], [1, 1], [0; 3]), [21, 21, 21]);
+    }
+
+    /// A PNG of `color`/`depth` with `samples` (big-endian for 16 bits) and an optional palette
+    /// and transparency chunk, through the png crate's encoder.
+    fn png_file(dir: &Path, name: &str, w: u32, color: png::ColorType, depth: png::BitDepth, samples: &[u8], palette: Option<(&[u8], &[u8])>) -> PathBuf {
+        let path = dir.join(name);
+        let mut enc = png::Encoder::new(std::fs::File::create(&path).unwrap(), w, 1);
+        enc.set_color(color);
+        enc.set_depth(depth);
+        if let Some((plte, trns)) = palette {
+            enc.set_palette(plte.to_vec());
+            enc.set_trns(trns.to_vec());
+        }
+        enc.write_header().unwrap().write_image_data(samples).unwrap();
+        path
+    }
+
+    #[test]
+    fn png_inputs_read_as_cv2_reads_them_in_colour() {
+        use png::{BitDepth::*, ColorType::*};
+        let dir = tempfile::tempdir().unwrap();
+        let read = |p: PathBuf| {
+            let mut buf = vec![9u8; 64]; // reused buffers hold old bytes
+            let (w, h) = read_rgb8_as_cv2(&p, &mut buf).unwrap();
+            assert_eq!(buf.len(), (w * h * 3) as usize);
+            buf
+        };
+        // 16-bit: the high byte (cv2 4.12 gives v >> 8, checked on all 65,536 values by
+        // scripts/bench/img_split_vs_mmrotate.sh's edge inputs), gray replicated, alpha dropped.
+        let g16 = png_file(dir.path(), "g16.png", 3, Grayscale, Sixteen, &[0x01, 0xFF, 0xFF, 0x80, 0x80, 0x80], None);
+        assert_eq!(read(g16), [1, 1, 1, 0xFF, 0xFF, 0xFF, 0x80, 0x80, 0x80]);
+        let rgba16 = png_file(dir.path(), "rgba16.png", 1, Rgba, Sixteen, &[0x12, 0xFF, 0x34, 0, 0x56, 0xAB, 0, 0], None);
+        assert_eq!(read(rgba16), [0x12, 0x34, 0x56]);
+        // 8-bit RGBA and gray + alpha: alpha dropped (not blended), gray replicated.
+        let rgba = png_file(dir.path(), "rgba.png", 2, Rgba, Eight, &[1, 2, 3, 0, 4, 5, 6, 255], None);
+        assert_eq!(read(rgba), [1, 2, 3, 4, 5, 6]);
+        let ga = png_file(dir.path(), "ga.png", 2, GrayscaleAlpha, Eight, &[7, 0, 200, 128], None);
+        assert_eq!(read(ga), [7, 7, 7, 200, 200, 200]);
+        // 2-bit gray scaled to the full range (libpng's expand_gray_1_2_4_to_8): 0, 85, 170, 255.
+        let g2 = png_file(dir.path(), "g2.png", 4, Grayscale, Two, &[0b00_01_10_11], None);
+        assert_eq!(read(g2), [0, 0, 0, 85, 85, 85, 170, 170, 170, 255, 255, 255]);
+        // A palette with transparency: the palette's colours, alpha ignored.
+        let pal = png_file(dir.path(), "pal.png", 3, Indexed, Eight, &[1, 0, 1], Some((&[10, 20, 30, 40, 50, 60], &[0, 255])));
+        assert_eq!(read(pal), [40, 50, 60, 10, 20, 30, 40, 50, 60]);
+        // RGB as it is.
+        let rgb = png_file(dir.path(), "rgb.png", 1, Rgb, Eight, &[11, 22, 33], None);
+        assert_eq!(read(rgb), [11, 22, 33]);
+    }
+
+    #[test]
+    fn a_broken_png_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("broken.png");
+        std::fs::write(&path, b"\x89PNG\r\n\x1a\nnot a png").unwrap();
+        let err = read_rgb8_as_cv2(&path, &mut Vec::new()).unwrap_err().to_string();
+        assert!(err.contains("broken.png"), "{err}");
     }
 
     #[test]
