@@ -104,6 +104,14 @@ fn eval_sharded_over_three_processes_merges_to_the_single_process_result() {
     a.push("--merge".into());
     ok(cmd(dir, &reg, &refs(&a)).output().unwrap());
     assert_eq!(read("byhand/metrics.json"), read("one/metrics.json"));
+
+    // --metrics-only under a launcher: rank 0 alone scores (the others would race on the same
+    // files), and nobody waits for a group.
+    let mut a = eval("three");
+    a.push("--metrics-only".into());
+    let out = ok(launch(dir, &reg, "3", &refs(&a)).output().unwrap());
+    assert_eq!(out.matches("metrics: ").count(), 1, "one rank scores: {out}");
+    assert_eq!(read("three/metrics.json"), read("one/metrics.json"));
 }
 
 #[test]

@@ -245,13 +245,19 @@ impl ModelPlugin for Florence2Plugin {
         let v = logits.size()[2];
         let loss = logits.reshape([-1, v]).cross_entropy_loss::<Tensor>(&lab.reshape([-1]), None, tch::Reduction::Mean, -100, 0.0);
         phases.mark("forward");
+        let scale = self.optimizer.as_ref().map_or(1.0, |o| o.loss_scale());
+        (&loss * (control.loss_weight as f64 * scale)).backward();
+        drop(rng);
+        // The loss is read only now: reading it before the backward pass made the host wait for
+        // the forward pass and the device then wait for the backward launches (a bubble on GPUs).
         let loss_value = loss.double_value(&[]);
         if !loss_value.is_finite() {
+            if let Some(opt) = self.optimizer.as_mut() {
+                opt.zero_grad();
+            }
+            self.micro = 0;
             return Err(PluginError::new(ErrorKind::BACKEND, format!("non-finite loss ({loss_value}); nothing was updated")));
         }
-        let scale = self.optimizer.as_ref().map_or(1.0, |o| o.loss_scale());
-        (loss * (control.loss_weight as f64 * scale)).backward();
-        drop(rng);
         phases.mark("backward");
         let target_tokens = labels.iter().map(|l| l.len() as u64).sum();
         let mut grad_norm = ROption::RNone;

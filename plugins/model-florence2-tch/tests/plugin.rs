@@ -161,6 +161,32 @@ fn gradient_checkpointing_trains_the_same_steps() {
     assert!(plain_losses[2] != plain_losses[0], "the steps trained");
 }
 
+/// A non-finite loss is an error naming it, and nothing is updated: the weights saved after the
+/// failed step are the ones loaded.
+#[test]
+fn a_non_finite_loss_updates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    plugin(serde_json::json!({})).save(dir.path().to_str().unwrap()).unwrap();
+    let file = dir.path().join("model.safetensors");
+    let mut weights = tch::Tensor::read_safetensors(&file).unwrap();
+    let (_, bias) = weights.iter_mut().find(|(k, _)| k.ends_with("final_logits_bias")).expect("final_logits_bias saved");
+    let _ = bias.fill_(f64::NAN);
+    tch::Tensor::write_safetensors(&weights, &file).unwrap();
+
+    let mut p = plugin(serde_json::json!({"checkpoint": dir.path(), "variant": null, "tokenizer": null}));
+    p.set_training(true).unwrap();
+    let err = p.train_step(&batch(), step(1e-2)).unwrap_err();
+    assert!(err.to_string().contains("non-finite loss") && err.to_string().contains("nothing was updated"), "{err}");
+    let after = tempfile::tempdir().unwrap();
+    p.save(after.path().to_str().unwrap()).unwrap();
+    let saved: std::collections::HashMap<_, _> =
+        tch::Tensor::read_safetensors(after.path().join("model.safetensors")).unwrap().into_iter().collect();
+    for (name, w) in &weights {
+        let same = w.nan_to_num(0.0, None, None).equal(&saved[name].nan_to_num(0.0, None, None));
+        assert!(same, "{name} changed by a step with a non-finite loss");
+    }
+}
+
 #[test]
 fn longer_text_extends_positions_and_keeps_old_rows_frozen() {
     let dir = tempfile::tempdir().unwrap();

@@ -81,6 +81,14 @@ struct Sharding {
 }
 
 fn sharding(a: &Args) -> Result<Sharding> {
+    if a.metrics_only || a.merge {
+        // Nothing to share out: rank 0 alone merges and scores (several ranks writing the
+        // merged file at once would race); the other ranks of a launcher are done.
+        if let Some(env) = lmmrotate_dist::DistEnv::from_env()? {
+            return Ok(Sharding { rank: env.rank as usize, world: 1, group: None });
+        }
+        return Ok(Sharding { rank: 0, world: 1, group: None });
+    }
     let group = super::join_group()?;
     if let Some(g) = &group {
         if a.shard.is_some() {
@@ -141,6 +149,10 @@ pub fn run(g: &Global, a: &Args) -> Result<Outcome> {
     }
     let prompt = format.prompt()?.task.to_string();
     let sh = sharding(a)?;
+    if sh.rank != 0 && sh.world == 1 {
+        eprintln!("rank {}: nothing to do (rank 0 merges and scores)", sh.rank);
+        return Ok(Outcome::Done);
+    }
     for (checkpoint, out) in &runs {
         if runs.len() > 1 && sh.rank == 0 {
             println!("== {}", checkpoint.as_ref().map_or("(registry model)".into(), |c| c.display().to_string()));
