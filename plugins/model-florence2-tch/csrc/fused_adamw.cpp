@@ -1,6 +1,7 @@
-// One fused AdamW update (ATen's `_fused_adamw_` kernel, on CPU and CUDA) of tensors that tch
-// owns. tch 0.24 does not generate ATen's tensor-list operators, so this shim calls it; a tch
-// tensor handle is a pointer to an at::Tensor (torch-sys's `typedef torch::Tensor *tensor`).
+// The optimizer's ATen calls that tch 0.24 does not reach: one fused AdamW update (ATen's
+// `_fused_adamw_` kernel, on CPU and CUDA; tch generates no tensor-list operators) and setting a
+// variable's gradient tensor. A tch tensor handle is a pointer to an at::Tensor (torch-sys's
+// `typedef torch::Tensor *tensor`).
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/_fused_adamw.h>
 
@@ -18,6 +19,23 @@ extern "C" int lmm_fused_adamw(void *param, void *grad, void *exp_avg, void *exp
     const at::Tensor &s = *static_cast<at::Tensor *>(step);
     at::_fused_adamw_({p}, {g}, {m}, {v}, {}, {s}, lr, beta1, beta2, weight_decay, eps, /*amsgrad=*/false,
                       /*maximize=*/false, std::nullopt, std::nullopt);
+    return 0;
+  } catch (const std::exception &e) {
+    std::strncpy(err, e.what(), err_len - 1);
+    err[err_len - 1] = 0;
+    return 1;
+  }
+}
+
+// Makes `grad` the gradient of `param` (param.grad = grad): autograd then accumulates into it in
+// place, so that the gradients of all variables can live in one flat buffer.
+extern "C" int lmm_set_grad(void *param, void *grad, char *err, size_t err_len) {
+  try {
+    at::Tensor &p = *static_cast<at::Tensor *>(param);
+    const at::Tensor &g = *static_cast<at::Tensor *>(grad);
+    TORCH_CHECK(g.sizes() == p.sizes() && g.scalar_type() == p.scalar_type() && g.device() == p.device(),
+                "a gradient must have its variable's shape, dtype and device");
+    p.mutable_grad() = g;
     return 0;
   } catch (const std::exception &e) {
     std::strncpy(err, e.what(), err_len - 1);

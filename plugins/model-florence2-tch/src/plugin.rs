@@ -264,9 +264,9 @@ impl ModelPlugin for Florence2Plugin {
         let mut skipped = false;
         if control.apply_update {
             let opt = self.optimizer.as_mut().expect("configured above");
-            let grads = opt.gradients()?;
+            opt.reduce_gradients()?;
             phases.mark("gradients");
-            match opt.apply(grads, control.lr)? {
+            match opt.apply(control.lr)? {
                 Some(norm) => grad_norm = ROption::RSome(norm),
                 None => {
                     skipped = true;

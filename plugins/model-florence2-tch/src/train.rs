@@ -63,6 +63,9 @@ pub fn part_prefixes(part: &str) -> Option<&'static [&'static str]> {
     }
 }
 
+/// Elements per piece of an update of bf16/fp16 variables (64 Mi: a 256 MB fp32 copy).
+const PIECE: i64 = 1 << 26;
+
 /// AdamW over flat buffers: every trained variable becomes a view into one flat tensor of its
 /// dtype, with fp32 master weights and moments beside it, so that an update is a handful of
 /// kernels whatever the number of variables (the per-variable loop cost ~45 ms per step at
@@ -75,6 +78,9 @@ pub struct AdamW {
     spans: Vec<(i64, i64)>,
     /// The variables' storage (their dtype).
     flat: Tensor,
+    /// The variables' gradients (their dtype): each variable's `.grad` is a view of it, so that
+    /// autograd accumulates there in place and an update reads one tensor.
+    grad: Tensor,
     /// fp32 master weights; the same tensor as `flat` for fp32 variables.
     master: Tensor,
     m: Tensor,
@@ -89,6 +95,8 @@ pub struct AdamW {
     comm: Option<CommBox>,
     /// The step count as the fused kernel reads it (an fp32 scalar on the device).
     step_count: Tensor,
+    /// Elements per piece of the update of non-fp32 variables ([`PIECE`]; smaller in tests).
+    piece: i64,
 }
 
 /// fp16 dynamic loss scaling as DeepSpeed's / torch's GradScaler: the loss is multiplied by
@@ -140,6 +148,10 @@ impl AdamW {
             let mut p = p.shallow_clone();
             p.set_data(&flat.narrow(0, o, n).view(p.size().as_slice()));
         }
+        let grad = Tensor::zeros([off], (kind, device));
+        for (p, &(o, n)) in params.iter().zip(&spans) {
+            set_grad(p, &grad.narrow(0, o, n).view(p.size().as_slice())).expect("a view of the variable's shape, dtype and device");
+        }
         let master = if kind == Kind::Float { flat.shallow_clone() } else { flat.to_kind(Kind::Float) };
         let mut frozen = Vec::new();
         if let Some(rows) = frozen_position_rows {
@@ -153,7 +165,7 @@ impl AdamW {
         let v = Tensor::zeros_like(&master);
         let scaler = (kind == Kind::Half).then(LossScaler::default);
         let step_count = Tensor::zeros([], (Kind::Float, device));
-        Self { names, params, spans, flat, master, m, v, step: 0, opts, frozen, scaler, comm: None, step_count }
+        Self { names, params, spans, flat, grad, master, m, v, step: 0, opts, frozen, scaler, comm: None, step_count, piece: PIECE }
     }
 
     /// This process's rank in the data-parallel group (0 when alone).
@@ -166,21 +178,35 @@ impl AdamW {
         self.master.numel() as i64
     }
 
-    /// The gradients as one fp32 vector (zeros for variables that got none).
+    /// The fp32 gradient of elements `o .. o + n` as the update uses it: unscaled (fp16 loss
+    /// scaling) and zero on frozen rows. For fp32 variables a view of the gradient buffer (the
+    /// buffer is modified); otherwise an fp32 copy of the piece.
+    fn prepared_piece(&self, o: i64, n: i64) -> Tensor {
+        let mut g = self.grad.narrow(0, o, n).to_kind(Kind::Float);
+        if let Some(s) = &self.scaler {
+            g = g / s.scale;
+        }
+        for &(fo, fl) in &self.frozen {
+            let (start, end) = (fo.max(o), (fo + fl).min(o + n));
+            if start < end {
+                let _ = g.narrow(0, start - o, end - start).zero_();
+            }
+        }
+        g
+    }
+
+    /// The pieces the update works through: the whole buffer for fp32 variables; for others,
+    /// spans of [`PIECE`] elements, so that their fp32 copy is the update's only transient.
+    fn pieces(&self) -> Vec<(i64, i64)> {
+        let total = self.grad.numel() as i64;
+        let step = if self.grad.kind() == Kind::Float { total.max(1) } else { self.piece };
+        (0..total).step_by(step as usize).map(|o| (o, step.min(total - o))).collect()
+    }
+
+    /// The gradients as one fp32 vector (tests).
+    #[cfg(test)]
     fn flat_grad(&self) -> Tensor {
-        let parts: Vec<Tensor> = self
-            .params
-            .iter()
-            .map(|p| {
-                let g = p.grad();
-                if g.defined() {
-                    g.reshape([-1])
-                } else {
-                    Tensor::zeros([p.numel() as i64], (p.kind(), p.device()))
-                }
-            })
-            .collect();
-        Tensor::cat(&parts, 0).to_kind(Kind::Float)
+        self.grad.to_kind(Kind::Float)
     }
 
     /// Joins a data-parallel group: every variable of `vs` (trained or not), the master weights
@@ -213,41 +239,51 @@ impl AdamW {
         self.scaler.as_ref().map_or(1.0, |s| s.scale)
     }
 
-    /// The gradients of this update as one fp32 vector, averaged over the data-parallel ranks.
-    pub fn gradients(&self) -> Result<Tensor, PluginError> {
-        if self.params.is_empty() {
-            return Ok(Tensor::zeros([0], (Kind::Float, tch::Device::Cpu)));
+    /// Averages the gradient buffer over the data-parallel ranks, in place (nothing on one
+    /// rank): one fp32 all-reduce of the buffer, or of fp32 copies of its pieces for bf16/fp16
+    /// variables, whose averages are then rounded back into the buffer.
+    pub fn reduce_gradients(&mut self) -> Result<(), PluginError> {
+        let Some(comm) = &self.comm else { return Ok(()) };
+        if comm.world_size() == 1 || self.params.is_empty() {
+            return Ok(());
         }
+        let world = comm.world_size() as f64;
+        let what = || format!("averaging gradients at step {}", self.step + 1);
         tch::no_grad(|| {
-            let mut g = self.flat_grad();
-            if let Some(comm) = &self.comm {
-                comm.all_reduce_sum(buffer(&g)?).into_result().map_err(|e| e.context(format!("averaging gradients at step {}", self.step + 1)))?;
-                g /= comm.world_size() as f64;
+            for (o, n) in self.pieces() {
+                let piece = self.grad.narrow(0, o, n);
+                let mut g = piece.to_kind(Kind::Float);
+                comm.all_reduce_sum(buffer(&g)?).into_result().map_err(|e| e.context(what()))?;
+                g /= world;
+                if piece.kind() != Kind::Float {
+                    let _ = piece.shallow_clone().copy_(&g);
+                }
             }
-            Ok(g)
+            Ok(())
         })
     }
 
     /// One update with learning rate `lr`; returns the gradient norm before clipping, or `None`
     /// when fp16 loss scaling skipped the update (non-finite gradients; the scale is halved).
     pub fn step(&mut self, lr: f64) -> Result<Option<f64>, PluginError> {
-        let g = self.gradients()?;
-        self.apply(g, lr)
+        self.reduce_gradients()?;
+        self.apply(lr)
     }
 
-    /// The update from gradients `g` (from [`Self::gradients`]).
-    pub fn apply(&mut self, mut g: Tensor, lr: f64) -> Result<Option<f64>, PluginError> {
+    /// The update from the (reduced, see [`Self::reduce_gradients`]) gradient buffer: the norm in
+    /// a first pass, then clipping and torch's AdamW arithmetic in one fused kernel per piece
+    /// (decoupled weight decay, bias corrections from the step count) on the fp32 master weights.
+    pub fn apply(&mut self, lr: f64) -> Result<Option<f64>, PluginError> {
         if self.params.is_empty() {
             return Ok(Some(0.0));
         }
         tch::no_grad(|| {
-            if let Some(s) = &self.scaler {
-                g /= s.scale;
+            let pieces = self.pieces();
+            let mut sum_sq = Tensor::zeros([], (Kind::Float, self.grad.device()));
+            for &(o, n) in &pieces {
+                sum_sq += self.prepared_piece(o, n).square().sum(Kind::Float);
             }
-            for &(o, n) in &self.frozen {
-                let _ = g.narrow(0, o, n).zero_();
-            }
-            let norm = g.norm().double_value(&[]);
+            let norm = sum_sq.sqrt().double_value(&[]);
             if !norm.is_finite() {
                 if let Some(s) = &mut self.scaler {
                     s.scale = (s.scale / 2.0).max(1.0);
@@ -256,23 +292,25 @@ impl AdamW {
                 }
                 return Err(PluginError::new(ErrorKind::BACKEND, format!("non-finite gradient norm ({norm}) at step {}", self.step + 1)));
             }
+            let clip = self.opts.max_grad_norm.filter(|&max| norm > max).map(|max| max / (norm + 1e-6));
+            self.step += 1;
+            let [b1, b2] = self.opts.betas;
+            let _ = self.step_count.fill_(self.step as f64);
+            for &(o, n) in &pieces {
+                let mut g = self.prepared_piece(o, n);
+                if let Some(c) = clip {
+                    g *= c;
+                }
+                let (master, m, v) = (self.master.narrow(0, o, n), self.m.narrow(0, o, n), self.v.narrow(0, o, n));
+                fused_adamw(&master, &g, &m, &v, &self.step_count, lr, b1, b2, self.opts.weight_decay, self.opts.eps)?;
+            }
+            // The scale grows after the update it allowed (as before: counted once per update).
             if let Some(s) = &mut self.scaler {
                 s.good_steps += 1;
                 if s.good_steps % s.growth_interval == 0 {
                     s.scale *= 2.0;
                 }
             }
-            if let Some(max) = self.opts.max_grad_norm {
-                if norm > max {
-                    g *= max / (norm + 1e-6);
-                }
-            }
-            self.step += 1;
-            let [b1, b2] = self.opts.betas;
-            // torch's AdamW arithmetic in one fused kernel over the flat buffers (decoupled
-            // weight decay, bias corrections from the step count).
-            let _ = self.step_count.fill_(self.step as f64);
-            fused_adamw(&self.master, &g, &self.m, &self.v, &self.step_count, lr, b1, b2, self.opts.weight_decay, self.opts.eps)?;
             if self.flat.kind() != Kind::Float {
                 let _ = self.flat.copy_(&self.master);
             }
@@ -281,12 +319,7 @@ impl AdamW {
     }
 
     pub fn zero_grad(&mut self) {
-        for p in &self.params {
-            let mut g = p.grad();
-            if g.defined() {
-                let _ = g.zero_();
-            }
-        }
+        let _ = tch::no_grad(|| self.grad.zero_());
     }
 
     /// `optimizer.safetensors` (moments and master weights by variable) and `optimizer.json`.
@@ -372,6 +405,25 @@ extern "C" {
     ) -> std::ffi::c_int;
 }
 
+extern "C" {
+    /// csrc/fused_adamw.cpp: `param.grad = grad` (same shape, dtype and device); 0 on success.
+    fn lmm_set_grad(param: *mut std::ffi::c_void, grad: *mut std::ffi::c_void, err: *mut std::ffi::c_char, err_len: usize) -> std::ffi::c_int;
+}
+
+/// Makes `grad` the gradient tensor of `param`: backward passes accumulate into it in place.
+fn set_grad(param: &Tensor, grad: &Tensor) -> Result<(), PluginError> {
+    let mut err = vec![0 as std::ffi::c_char; 512];
+    // SAFETY: both handles are live at::Tensors for the call; the shim stores a reference to
+    // `grad`'s storage in `param`'s autograd metadata (reference-counted by libtorch).
+    let rc = unsafe { lmm_set_grad(param.as_ptr() as *mut _, grad.as_ptr() as *mut _, err.as_mut_ptr(), err.len()) };
+    if rc != 0 {
+        // SAFETY: the shim wrote a NUL-terminated message into `err`.
+        let msg = unsafe { std::ffi::CStr::from_ptr(err.as_ptr()) }.to_string_lossy().into_owned();
+        return Err(PluginError::new(ErrorKind::BACKEND, format!("setting a gradient buffer: {msg}")));
+    }
+    Ok(())
+}
+
 /// One AdamW update of `param` (fp32) with gradient `grad`, in place on the moments.
 #[allow(clippy::too_many_arguments)]
 fn fused_adamw(param: &Tensor, grad: &Tensor, m: &Tensor, v: &Tensor, step: &Tensor, lr: f64, b1: f64, b2: f64, wd: f64, eps: f64) -> Result<(), PluginError> {
@@ -433,6 +485,72 @@ mod tests {
         let mut out: Vec<f32> = Vec::try_from(vs.variables()["w"].to_kind(Kind::Float)).unwrap();
         out.extend(Vec::<f32>::try_from(vs.variables()["u"].to_kind(Kind::Float)).unwrap());
         out
+    }
+
+    #[test]
+    fn gradients_accumulate_in_the_flat_buffer_across_backward_passes() {
+        for kind in [Kind::Float, Kind::BFloat16] {
+            let mut vs = nn::VarStore::new(Device::Cpu);
+            let _ = vs.root().var_copy("a", &Tensor::from_slice(&[1.0f32, 2.0]));
+            let _ = vs.root().var_copy("b", &Tensor::from_slice(&[3.0f32]));
+            if kind != Kind::Float {
+                vs.set_kind(kind);
+            }
+            let mut opt = AdamW::new(&vs, TrainOptions::from_json("{}").unwrap(), None);
+            let vars = vs.variables();
+            let loss = |k: f64| vars["a"].to_kind(Kind::Float).sum(Kind::Float) * k + vars["b"].to_kind(Kind::Float).sum(Kind::Float) * (2.0 * k);
+            loss(1.0).backward();
+            loss(0.5).backward(); // a second micro-batch adds to the first
+            let flat: Vec<f32> = Vec::try_from(opt.flat_grad()).unwrap();
+            assert_eq!(flat, [1.5, 1.5, 3.0], "{kind:?}: variables sorted by name, gradients summed");
+            assert_eq!(Vec::<f32>::try_from(vars["b"].grad().to_kind(Kind::Float)).unwrap(), [3.0]);
+            opt.zero_grad();
+            assert_eq!(Vec::<f32>::try_from(vars["a"].grad().to_kind(Kind::Float)).unwrap(), [0.0, 0.0], "the views see the zeroed buffer");
+            loss(2.0).backward();
+            assert_eq!(Vec::<f32>::try_from(opt.flat_grad()).unwrap(), [2.0, 2.0, 4.0], "{kind:?}: still accumulating into the buffer");
+        }
+    }
+
+    /// bf16 and fp16 variables update piece by piece: small pieces (with a frozen row, clipping
+    /// and loss scaling) give exactly what one piece gives.
+    #[test]
+    fn updates_in_pieces_equal_one_piece() {
+        let run = |kind: Kind, piece: i64| {
+            let mut vs = nn::VarStore::new(Device::Cpu);
+            let table = Tensor::from_slice(&[0.5f32, -1.0, 2.0, 0.25, 1.5, -0.75]).view([3, 2]);
+            let _ = (vs.root() / "embed_positions").var_copy("weight", &table);
+            let _ = vs.root().var_copy("w", &Tensor::from_slice(&[1.0f32, -2.0, 3.0]));
+            vs.set_kind(kind);
+            // No weight decay: it would shrink the frozen row too (as upstream's, whose freezing
+            // also only zeroes gradients).
+            let opts = TrainOptions::from_json(r#"{"max_grad_norm": 0.5}"#).unwrap();
+            let mut opt = AdamW::new(&vs, opts, Some(1)); // the first position row is frozen
+            opt.piece = piece;
+            let vars = vs.variables();
+            let mut updates = 0;
+            for i in 0..10 {
+                let k = [1.0, -3.0, 0.5][i % 3];
+                let x = Tensor::from_slice(&[1.0f32, 2.0, -1.0, 0.5, 3.0, -2.0]).view([3, 2]);
+                let loss = (vars["embed_positions.weight"].to_kind(Kind::Float) * x).sum(Kind::Float) * k
+                    + vars["w"].to_kind(Kind::Float).square().sum(Kind::Float);
+                (loss * opt.loss_scale()).backward();
+                // fp16 skips the first updates while its loss scale comes down from 2^16.
+                updates += opt.step(0.05).unwrap().is_some() as usize;
+                opt.zero_grad();
+            }
+            assert!(updates >= 3, "{kind:?}: {updates} updates");
+            let mut out: Vec<f32> = Vec::try_from(opt.master.shallow_clone()).unwrap();
+            out.extend(Vec::<f32>::try_from(opt.m.shallow_clone()).unwrap());
+            out
+        };
+        for kind in [Kind::BFloat16, Kind::Half] {
+            let whole = run(kind, 1 << 20);
+            for piece in [2, 4] {
+                // 9 elements: pieces of 4 cut through the second variable; of 2, through none.
+                assert_eq!(run(kind, piece), whole, "{kind:?}, pieces of {piece}");
+            }
+            assert_eq!(whole[..2], [0.5, -1.0], "{kind:?}: the frozen row did not move");
+        }
     }
 
     #[test]
