@@ -7,6 +7,10 @@ generation with forced length (min_new_tokens = max_new_tokens) with 3 beams; th
 measurement and a table of ratios. Usage (device machine, repository root):
 
     python3 scripts/gpu/bench_vs_hf.py [base768|large1024 ...]
+
+LMM_TRAIN_OPTIONS (JSON) goes to lmmrotate's training step (`bench --train-options`), e.g.
+'{"master_weights": false}' for HF's setting (bf16 weights and moments, no fp32 master copy) or
+'{"gradient_checkpointing": true}'.
 """
 
 import json
@@ -134,7 +138,8 @@ def lmm_bench(name, folder):
     env = dict(os.environ)
     lib = os.path.join(os.path.dirname(torch.__file__), "lib")
     env["LD_LIBRARY_PATH"] = lib + (":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
-    tr = json.loads(subprocess.check_output(base + ["train"] + common + ["--target-tokens", str(target)], env=env))
+    train_opts = ["--train-options", os.environ.get("LMM_TRAIN_OPTIONS", "{}")]
+    tr = json.loads(subprocess.check_output(base + ["train"] + common + ["--target-tokens", str(target)] + train_opts, env=env))
     ge = json.loads(subprocess.check_output(base + ["generate"] + common + ["--beams", "3", "--new-tokens", str(new),
                                                                             "--steps", "3", "--warmup", "1"], env=env))
     return {"train_ms": tr["result"]["step"]["median_ms"], "train_samples_per_s": tr["result"]["samples_per_second"],

@@ -198,6 +198,12 @@ impl ModelPlugin for Florence2Plugin {
 
     fn configure_training(&mut self, options_json: &str) -> Result<(), PluginError> {
         let opts = TrainOptions::from_json(options_json)?;
+        if !opts.master_weights && self.kind() == Kind::Half {
+            return Err(PluginError::new(
+                ErrorKind::INVALID_CONFIG,
+                "florence2 training options: `master_weights: false` is for bf16; fp16 needs fp32 master weights (loss scaling)",
+            ));
+        }
         self.model.set_recompute(opts.gradient_checkpointing);
         let opt = AdamW::new(&self.vs, opts, self.frozen_position_rows);
         self.host.info(format!("training {} parameters", opt.trainable()));

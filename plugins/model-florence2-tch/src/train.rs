@@ -27,6 +27,17 @@ pub struct TrainOptions {
     /// (crate::recompute): less memory, one more forward pass.
     #[serde(default)]
     pub gradient_checkpointing: bool,
+    /// bf16 variables: keep fp32 master weights and moments (true, the default: LMMRotate's
+    /// mixed precision under DeepSpeed, 18 bytes per parameter with the gradients), or update
+    /// the bf16 variables in place with bf16 moments (false: a bf16 model under torch's AdamW,
+    /// 8 bytes per parameter; updates smaller than half a bf16 step are lost). fp16 always keeps
+    /// them; fp32 variables are their own master.
+    #[serde(default = "default_true")]
+    pub master_weights: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_betas() -> [f64; 2] {
@@ -152,7 +163,9 @@ impl AdamW {
         for (p, &(o, n)) in params.iter().zip(&spans) {
             set_grad(p, &grad.narrow(0, o, n).view(p.size().as_slice())).expect("a view of the variable's shape, dtype and device");
         }
-        let master = if kind == Kind::Float { flat.shallow_clone() } else { flat.to_kind(Kind::Float) };
+        // Updated in place: fp32 variables, and bf16 ones without master weights.
+        let in_place = kind == Kind::Float || (kind == Kind::BFloat16 && !opts.master_weights);
+        let master = if in_place { flat.shallow_clone() } else { flat.to_kind(Kind::Float) };
         let mut frozen = Vec::new();
         if let Some(rows) = frozen_position_rows {
             for ((name, p), &(o, _)) in names.iter().zip(&params).zip(&spans) {
@@ -168,6 +181,11 @@ impl AdamW {
         Self { names, params, spans, flat, grad, master, m, v, step: 0, opts, frozen, scaler, comm: None, step_count, piece: PIECE }
     }
 
+    /// Whether the update runs on a separate fp32 copy of the variables.
+    fn has_master(&self) -> bool {
+        self.master.kind() != self.flat.kind()
+    }
+
     /// This process's rank in the data-parallel group (0 when alone).
     pub fn rank(&self) -> u32 {
         self.comm.as_ref().map_or(0, |c| c.rank())
@@ -178,11 +196,11 @@ impl AdamW {
         self.master.numel() as i64
     }
 
-    /// The fp32 gradient of elements `o .. o + n` as the update uses it: unscaled (fp16 loss
-    /// scaling) and zero on frozen rows. For fp32 variables a view of the gradient buffer (the
-    /// buffer is modified); otherwise an fp32 copy of the piece.
+    /// The gradient of elements `o .. o + n` as the update uses it, in the master weights' dtype:
+    /// unscaled (fp16 loss scaling) and zero on frozen rows. A view of the gradient buffer when
+    /// the dtypes agree (the buffer is modified); otherwise an fp32 copy of the piece.
     fn prepared_piece(&self, o: i64, n: i64) -> Tensor {
-        let mut g = self.grad.narrow(0, o, n).to_kind(Kind::Float);
+        let mut g = self.grad.narrow(0, o, n).to_kind(self.master.kind());
         if let Some(s) = &self.scaler {
             g = g / s.scale;
         }
@@ -224,7 +242,7 @@ impl AdamW {
                 for t in [&self.master, &self.m, &self.v] {
                     broadcast(&comm, t).map_err(|e| e.context("broadcasting optimizer state from rank 0"))?;
                 }
-                if self.flat.kind() != Kind::Float {
+                if self.has_master() {
                     let _ = self.flat.copy_(&self.master);
                 }
                 Ok(())
@@ -281,7 +299,7 @@ impl AdamW {
             let pieces = self.pieces();
             let mut sum_sq = Tensor::zeros([], (Kind::Float, self.grad.device()));
             for &(o, n) in &pieces {
-                sum_sq += self.prepared_piece(o, n).square().sum(Kind::Float);
+                sum_sq += self.prepared_piece(o, n).to_kind(Kind::Float).square().sum(Kind::Float);
             }
             let norm = sum_sq.sqrt().double_value(&[]);
             if !norm.is_finite() {
@@ -311,7 +329,7 @@ impl AdamW {
                     s.scale *= 2.0;
                 }
             }
-            if self.flat.kind() != Kind::Float {
+            if self.has_master() {
                 let _ = self.flat.copy_(&self.master);
             }
             Ok(Some(norm))
@@ -327,6 +345,9 @@ impl AdamW {
         let mut named: Vec<(String, Tensor)> = Vec::new();
         for (name, &(o, n)) in self.names.iter().zip(&self.spans) {
             for (prefix, t) in [("m", &self.m), ("v", &self.v), ("master", &self.master)] {
+                if prefix == "master" && !self.has_master() {
+                    continue; // the weights themselves
+                }
                 named.push((format!("{prefix}.{name}"), t.narrow(0, o, n).to_device(tch::Device::Cpu)));
             }
         }
@@ -364,10 +385,10 @@ impl AdamW {
                         ));
                     }
                     let mut dst = t.narrow(0, o, n);
-                    dst.copy_(&src.reshape([-1]).to_kind(Kind::Float).to_device(dst.device()));
+                    dst.copy_(&src.reshape([-1]).to_device(dst.device()));
                 }
             }
-            if self.flat.kind() != Kind::Float {
+            if self.has_master() {
                 let _ = self.flat.copy_(&self.master);
             }
             Ok(())
@@ -584,6 +605,33 @@ mod tests {
         assert!((norm - 2f64.sqrt()).abs() < 1e-3, "{norm}");
         let after: Vec<f32> = Vec::try_from(w.to_kind(Kind::Float)).unwrap();
         assert!((after[0] - 0.9).abs() < 1e-3 && (after[1] - 1.9).abs() < 2e-3, "{after:?}");
+    }
+
+    /// Without master weights bf16 variables take AdamW's steps directly (bf16 moments, no fp32
+    /// copy); updates below half a bf16 step are then lost, which the master weights keep.
+    #[test]
+    fn bf16_without_master_weights_updates_the_variables_in_place() {
+        let run = |master: bool, steps: usize, lr: f64| {
+            let mut vs = nn::VarStore::new(Device::Cpu);
+            let _ = vs.root().var_copy("w", &Tensor::from_slice(&[1.0f32, 1.0, 3.0]));
+            vs.set_kind(Kind::BFloat16);
+            let opts = TrainOptions::from_json(&format!(r#"{{"master_weights": {master}}}"#)).unwrap();
+            let mut opt = AdamW::new(&vs, opts, None);
+            assert_eq!(opt.has_master(), master);
+            assert_eq!(opt.m.kind(), if master { Kind::Float } else { Kind::BFloat16 });
+            for _ in 0..steps {
+                let loss = (vs.variables()["w"].to_kind(Kind::Float) * Tensor::from_slice(&[0.5f32, -2.0, 0.0])).sum(Kind::Float);
+                loss.backward();
+                opt.step(lr).unwrap().unwrap();
+                opt.zero_grad();
+            }
+            Vec::<f32>::try_from(vs.variables()["w"].to_kind(Kind::Float)).unwrap()
+        };
+        // One step of 0.1: what the master-weight path gives (bf16's nearest to 0.9 and 1.1).
+        assert_eq!(run(false, 1, 0.1), vec![0.8984375, 1.1015625, 3.0]);
+        // Five steps of 1e-3 (bf16's spacing at 1.0 is 2^-7): in place, each is rounded away.
+        assert_eq!(run(false, 5, 1e-3), vec![1.0, 1.0, 3.0]);
+        assert_eq!(run(true, 5, 1e-3), vec![0.99609375, 1.0078125, 3.0], "the fp32 master keeps them");
     }
 
     #[test]

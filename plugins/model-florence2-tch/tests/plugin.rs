@@ -219,6 +219,12 @@ fn bad_configs_are_clear_errors() {
     assert!(e(serde_json::json!({"device": "cpu"})).contains("give `checkpoint`"));
     assert!(e(serde_json::json!({"checkpoint": "/nonexistent/dir"})).contains("/nonexistent/dir/config.json"));
     assert!(e(serde_json::json!({"variant": "huge", "tokenizer": golden("tokenizer")})).contains("unknown variant `huge`"));
+    // Training options: fp16 cannot drop its master weights; unknown keys are named.
+    let mut p = plugin(serde_json::json!({"dtype": "fp16"}));
+    let err = p.configure_training(r#"{"master_weights": false}"#).unwrap_err().to_string();
+    assert!(err.contains("`master_weights: false` is for bf16"), "{err}");
+    let err = p.configure_training(r#"{"gradient_checkpoint": true}"#).unwrap_err().to_string();
+    assert!(err.contains("gradient_checkpoint"), "{err}");
 }
 
 #[test]

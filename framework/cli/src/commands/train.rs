@@ -104,6 +104,11 @@ pub struct Args {
         default_value = "false"
     )]
     gradient_checkpointing: bool,
+    /// With --bf16: keep fp32 master weights and moments (the default, LMMRotate's mixed
+    /// precision); `False` updates the bf16 weights in place with bf16 moments (less than half
+    /// the optimizer memory; updates below bf16's resolution are lost).
+    #[arg(long = "master_weights", alias = "master-weights", num_args = 0..=1, default_missing_value = "true", value_parser = hf_bool, default_value = "true")]
+    master_weights: bool,
     /// Micro-batches decoded ahead of the model.
     #[arg(long, default_value_t = 4)]
     prefetch: usize,
@@ -185,6 +190,9 @@ pub fn run(g: &Global, a: &Args) -> Result<Outcome> {
     let mut model_options = serde_json::json!({"weight_decay": a.weight_decay, "freeze": freeze});
     if a.gradient_checkpointing {
         model_options["gradient_checkpointing"] = true.into();
+    }
+    if !a.master_weights {
+        model_options["master_weights"] = false.into();
     }
     if let Some(m) = a.max_grad_norm {
         model_options["max_grad_norm"] = m.into();
@@ -268,7 +276,8 @@ mod tests {
         let a = parse(&["--gradient-checkpointing", "--fp16", "1"]).unwrap();
         assert!(a.gradient_checkpointing && a.fp16);
         let a = parse(&[]).unwrap();
-        assert!(!a.gradient_checkpointing && !a.bf16);
+        assert!(!a.gradient_checkpointing && !a.bf16 && a.master_weights);
+        assert!(!parse(&["--master_weights", "False"]).unwrap().master_weights);
         let e = parse(&["--gradient_checkpointing", "maybe"]).err().unwrap().to_string();
         assert!(e.contains("`maybe` is not a switch value"), "{e}");
         let both = parse(&["--bf16", "True", "--fp16", "True"]).unwrap();
