@@ -29,7 +29,7 @@ if have_torch; then
     echo "setup: torch $TORCH_VERSION already installed"
 else
     free_gb="$(df -Pk "$root" | awk 'NR==2 {printf "%.1f", $4/1048576}')"
-    echo "setup: installing torch==$TORCH_VERSION (4.5 GB installed with its CUDA libraries, which"
+    echo "setup: installing torch==$TORCH_VERSION (4.0 GB installed with its CUDA libraries, which"
     echo "       libtorch links even on CPU; $free_gb GB free on the disk of $root)"
     pip=("$venv/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir --no-warn-conflicts)
     fail() {
