@@ -508,6 +508,54 @@ mod tests {
         out
     }
 
+    /// A second rank whose gradient is this rank's plus one (host f32 buffers only).
+    struct PlusOneRank;
+
+    impl lmmrotate_abi::Communicator for PlusOneRank {
+        fn rank(&self) -> u32 {
+            0
+        }
+        fn world_size(&self) -> u32 {
+            2
+        }
+        fn all_reduce_sum(&self, b: Buffer) -> lmmrotate_abi::abi_stable::std_types::RResult<(), PluginError> {
+            assert_eq!((b.dtype, b.device), (DType::F32, -1), "gradients are reduced in fp32 on the host here");
+            // SAFETY: the optimizer passes a live, contiguous f32 tensor of `count` elements.
+            let v = unsafe { std::slice::from_raw_parts_mut(b.ptr as *mut f32, b.count as usize) };
+            for x in v {
+                *x += *x + 1.0;
+            }
+            lmmrotate_abi::abi_stable::std_types::ROk(())
+        }
+        fn broadcast(&self, _: Buffer, _: u32) -> lmmrotate_abi::abi_stable::std_types::RResult<(), PluginError> {
+            lmmrotate_abi::abi_stable::std_types::ROk(())
+        }
+    }
+
+    /// Two ranks average their gradients: fp32 in place; bf16 through fp32 pieces written back.
+    #[test]
+    fn gradients_are_averaged_over_ranks_piece_by_piece() {
+        for (kind, piece) in [(Kind::Float, PIECE), (Kind::BFloat16, PIECE), (Kind::BFloat16, 2)] {
+            let mut vs = nn::VarStore::new(Device::Cpu);
+            let _ = vs.root().var_copy("a", &Tensor::from_slice(&[1.0f32, 2.0]));
+            let _ = vs.root().var_copy("b", &Tensor::from_slice(&[3.0f32]));
+            if kind != Kind::Float {
+                vs.set_kind(kind);
+            }
+            let mut opt = AdamW::new(&vs, TrainOptions::from_json("{}").unwrap(), None);
+            opt.piece = piece;
+            opt.join(CommBox::new(PlusOneRank), &vs).unwrap();
+            let vars = vs.variables();
+            let x = Tensor::from_slice(&[0.5f32, -2.0]);
+            let loss = (vars["a"].to_kind(Kind::Float) * x).sum(Kind::Float) + vars["b"].to_kind(Kind::Float).sum(Kind::Float) * 4.0;
+            loss.backward();
+            opt.reduce_gradients().unwrap();
+            // This rank's gradient [0.5, -2, 4], the other's one more: the mean is 0.5 more.
+            let got: Vec<f32> = Vec::try_from(opt.flat_grad()).unwrap();
+            assert_eq!(got, [1.0, -1.5, 4.5], "{kind:?}, pieces of {piece}");
+        }
+    }
+
     #[test]
     fn gradients_accumulate_in_the_flat_buffer_across_backward_passes() {
         for kind in [Kind::Float, Kind::BFloat16] {
