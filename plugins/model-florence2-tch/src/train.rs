@@ -508,6 +508,18 @@ mod tests {
         out
     }
 
+    /// Variables `a` [1, 2] and `b` [3] of `kind`, and their optimizer.
+    fn two_variables(kind: Kind) -> (nn::VarStore, AdamW) {
+        let mut vs = nn::VarStore::new(Device::Cpu);
+        let _ = vs.root().var_copy("a", &Tensor::from_slice(&[1.0f32, 2.0]));
+        let _ = vs.root().var_copy("b", &Tensor::from_slice(&[3.0f32]));
+        if kind != Kind::Float {
+            vs.set_kind(kind);
+        }
+        let opt = AdamW::new(&vs, TrainOptions::from_json("{}").unwrap(), None);
+        (vs, opt)
+    }
+
     /// A second rank whose gradient is this rank's plus one (host f32 buffers only).
     struct PlusOneRank;
 
@@ -536,13 +548,7 @@ mod tests {
     #[test]
     fn gradients_are_averaged_over_ranks_piece_by_piece() {
         for (kind, piece) in [(Kind::Float, PIECE), (Kind::BFloat16, PIECE), (Kind::BFloat16, 2)] {
-            let mut vs = nn::VarStore::new(Device::Cpu);
-            let _ = vs.root().var_copy("a", &Tensor::from_slice(&[1.0f32, 2.0]));
-            let _ = vs.root().var_copy("b", &Tensor::from_slice(&[3.0f32]));
-            if kind != Kind::Float {
-                vs.set_kind(kind);
-            }
-            let mut opt = AdamW::new(&vs, TrainOptions::from_json("{}").unwrap(), None);
+            let (vs, mut opt) = two_variables(kind);
             opt.piece = piece;
             opt.join(CommBox::new(PlusOneRank), &vs).unwrap();
             let vars = vs.variables();
@@ -559,13 +565,7 @@ mod tests {
     #[test]
     fn gradients_accumulate_in_the_flat_buffer_across_backward_passes() {
         for kind in [Kind::Float, Kind::BFloat16] {
-            let mut vs = nn::VarStore::new(Device::Cpu);
-            let _ = vs.root().var_copy("a", &Tensor::from_slice(&[1.0f32, 2.0]));
-            let _ = vs.root().var_copy("b", &Tensor::from_slice(&[3.0f32]));
-            if kind != Kind::Float {
-                vs.set_kind(kind);
-            }
-            let mut opt = AdamW::new(&vs, TrainOptions::from_json("{}").unwrap(), None);
+            let (vs, mut opt) = two_variables(kind);
             let vars = vs.variables();
             let loss = |k: f64| vars["a"].to_kind(Kind::Float).sum(Kind::Float) * k + vars["b"].to_kind(Kind::Float).sum(Kind::Float) * (2.0 * k);
             loss(1.0).backward();
