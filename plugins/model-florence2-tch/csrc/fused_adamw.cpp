@@ -5,8 +5,9 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/_fused_adamw.h>
 
-#include <cstring>
 #include <exception>
+
+#include "shim.h"
 
 extern "C" int lmm_fused_adamw(void *param, void *grad, void *exp_avg, void *exp_avg_sq, void *step, double lr,
                                double beta1, double beta2, double weight_decay, double eps, char *err,
@@ -21,9 +22,7 @@ extern "C" int lmm_fused_adamw(void *param, void *grad, void *exp_avg, void *exp
                       /*maximize=*/false, std::nullopt, std::nullopt);
     return 0;
   } catch (const std::exception &e) {
-    std::strncpy(err, e.what(), err_len - 1);
-    err[err_len - 1] = 0;
-    return 1;
+    return lmm_error(e.what(), err, err_len);
   }
 }
 
@@ -38,8 +37,6 @@ extern "C" int lmm_set_grad(void *param, void *grad, char *err, size_t err_len) 
     p.mutable_grad() = g;
     return 0;
   } catch (const std::exception &e) {
-    std::strncpy(err, e.what(), err_len - 1);
-    err[err_len - 1] = 0;
-    return 1;
+    return lmm_error(e.what(), err, err_len);
   }
 }

@@ -19,7 +19,6 @@
 #include <torch/csrc/autograd/functions/utils.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
-#include <cstring>
 #include <exception>
 #include <memory>
 #include <mutex>
@@ -27,6 +26,8 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "shim.h"
 
 extern "C" {
 // Appends a copy of `*tensor` to the output list `sink` (called by `run` for each output).
@@ -159,11 +160,6 @@ struct RecomputeBackward : public Node {
   }
 };
 
-void write_error(const char *what, char *err, size_t err_len) {
-  std::strncpy(err, what, err_len - 1);
-  err[err_len - 1] = 0;
-}
-
 }  // namespace
 
 // Runs a segment on `inputs` (borrowed handles) and returns its outputs as fresh at::Tensor
@@ -212,7 +208,6 @@ extern "C" int lmm_recompute(lmm_run_fn run, lmm_drop_fn drop, void *env, void *
     *n_out = out.size();
     return 0;
   } catch (const std::exception &e) {
-    write_error(e.what(), err, err_len);
-    return 1;
+    return lmm_error(e.what(), err, err_len);
   }
 }

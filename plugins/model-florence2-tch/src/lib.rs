@@ -9,6 +9,7 @@ pub mod model;
 pub mod plugin;
 pub mod processor;
 pub mod recompute;
+mod shim;
 pub mod tokenizer;
 pub mod train;
 pub mod vision;

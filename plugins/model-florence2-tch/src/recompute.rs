@@ -14,6 +14,7 @@ use std::{
     ffi::{c_char, c_int, c_void},
     panic::{catch_unwind, AssertUnwindSafe},
 };
+use crate::shim;
 use tch::Tensor;
 
 type PushFn = unsafe extern "C" fn(sink: *mut c_void, tensor: *mut c_void);
@@ -43,8 +44,11 @@ extern "C" {
     ) -> c_int;
 }
 
+/// A segment's computation, borrowing for `'a`.
+type SegmentFn<'a> = dyn Fn(&[Tensor]) -> Vec<Tensor> + 'a;
+
 /// The closure as the shim holds it (lifetime erased, see [`checkpoint`]).
-type Segment = Box<dyn Fn(&[Tensor]) -> Vec<Tensor>>;
+type Segment = Box<SegmentFn<'static>>;
 
 /// Most outputs a segment may return.
 const MAX_OUTPUTS: usize = 8;
@@ -103,34 +107,20 @@ unsafe extern "C" fn drop_segment(env: *mut c_void) {
 /// back-propagates, then drops the loss), and the autograd engine calls `f` only while that step
 /// waits in `backward()`, on the step's thread or on a CUDA device thread.
 pub fn checkpoint<'a>(inputs: &[&Tensor], f: impl Fn(&[Tensor]) -> Vec<Tensor> + 'a) -> Vec<Tensor> {
-    let boxed: Box<dyn Fn(&[Tensor]) -> Vec<Tensor> + 'a> = Box::new(f);
+    let boxed: Box<SegmentFn<'a>> = Box::new(f);
     // SAFETY: lifetime erasure under the contract above: the graph holding the closure is used
     // (and normally dropped) inside the borrow's lifetime. Dropping a graph later only frees it.
-    let boxed: Segment = unsafe { std::mem::transmute::<Box<dyn Fn(&[Tensor]) -> Vec<Tensor> + 'a>, Segment>(boxed) };
+    let boxed: Segment = unsafe { std::mem::transmute::<Box<SegmentFn<'a>>, Segment>(boxed) };
     let env = Box::into_raw(Box::new(boxed)) as *mut c_void;
-    let mut handles: Vec<*mut c_void> = inputs.iter().map(|t| t.as_ptr() as *mut c_void).collect();
+    let mut handles: Vec<*mut c_void> = inputs.iter().map(|t| shim::handle(t)).collect();
     let mut outs = [std::ptr::null_mut::<c_void>(); MAX_OUTPUTS];
     let mut n_out = 0usize;
-    let mut err = vec![0 as c_char; 2048];
     // SAFETY: the handles are live at::Tensors for the call (the shim copies them); `env` passes
     // to the shim, which frees it through `drop_segment` exactly once.
-    let rc = unsafe {
-        lmm_recompute(
-            run_segment,
-            drop_segment,
-            env,
-            handles.as_mut_ptr(),
-            handles.len(),
-            outs.as_mut_ptr(),
-            MAX_OUTPUTS,
-            &mut n_out,
-            err.as_mut_ptr(),
-            err.len(),
-        )
-    };
-    if rc != 0 {
-        // SAFETY: the shim wrote a NUL-terminated message.
-        let msg = unsafe { std::ffi::CStr::from_ptr(err.as_ptr()) }.to_string_lossy().into_owned();
+    let called = shim::call(|err, len| unsafe {
+        lmm_recompute(run_segment, drop_segment, env, handles.as_mut_ptr(), handles.len(), outs.as_mut_ptr(), MAX_OUTPUTS, &mut n_out, err, len)
+    });
+    if let Err(msg) = called {
         // Inside a plugin call, panics become the call's error (catch_unwind at the ABI).
         panic!("{msg}");
     }

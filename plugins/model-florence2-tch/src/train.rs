@@ -2,6 +2,7 @@
 //! checkpoint), freezing by parameter groups, LMMRotate's frozen old position rows, gradient
 //! clipping, and the state files.
 
+use crate::shim;
 use lmmrotate_abi::{Buffer, CommBox, DType, ErrorKind, PluginError};
 use serde::Deserialize;
 use std::{collections::BTreeMap, path::Path};
@@ -92,7 +93,8 @@ pub struct AdamW {
     /// The variables' gradients (their dtype): each variable's `.grad` is a view of it, so that
     /// autograd accumulates there in place and an update reads one tensor.
     grad: Tensor,
-    /// fp32 master weights; the same tensor as `flat` for fp32 variables.
+    /// fp32 master weights; the same tensor as `flat` for fp32 variables and for bf16 ones
+    /// without master weights (`TrainOptions::master_weights`).
     master: Tensor,
     m: Tensor,
     v: Tensor,
@@ -154,14 +156,13 @@ impl AdamW {
                 Tensor::cat(&params.iter().map(|p| p.detach().reshape([-1])).collect::<Vec<_>>(), 0)
             }
         });
-        // The variables now live in `flat`: same autograd identity, new storage.
+        // The variables now live in `flat` (same autograd identity, new storage) and their
+        // gradients in `grad`.
+        let grad = Tensor::zeros([off], (kind, device));
         for (p, &(o, n)) in params.iter().zip(&spans) {
             let mut p = p.shallow_clone();
             p.set_data(&flat.narrow(0, o, n).view(p.size().as_slice()));
-        }
-        let grad = Tensor::zeros([off], (kind, device));
-        for (p, &(o, n)) in params.iter().zip(&spans) {
-            set_grad(p, &grad.narrow(0, o, n).view(p.size().as_slice())).expect("a view of the variable's shape, dtype and device");
+            set_grad(&p, &grad.narrow(0, o, n).view(p.size().as_slice())).expect("a view of the variable's shape, dtype and device");
         }
         // Updated in place: fp32 variables, and bf16 ones without master weights.
         let in_place = kind == Kind::Float || (kind == Kind::BFloat16 && !opts.master_weights);
@@ -186,6 +187,13 @@ impl AdamW {
         self.master.kind() != self.flat.kind()
     }
 
+    /// The variables take the master weights' values (rounded), where those are a separate copy.
+    fn copy_master_to_variables(&mut self) {
+        if self.has_master() {
+            self.flat.copy_(&self.master);
+        }
+    }
+
     /// This process's rank in the data-parallel group (0 when alone).
     pub fn rank(&self) -> u32 {
         self.comm.as_ref().map_or(0, |c| c.rank())
@@ -202,7 +210,7 @@ impl AdamW {
     fn prepared_piece(&self, o: i64, n: i64) -> Tensor {
         let mut g = self.grad.narrow(0, o, n).to_kind(self.master.kind());
         if let Some(s) = &self.scaler {
-            g = g / s.scale;
+            g /= s.scale; // fp16: `g` is an fp32 copy
         }
         for &(fo, fl) in &self.frozen {
             let (start, end) = (fo.max(o), (fo + fl).min(o + n));
@@ -242,9 +250,7 @@ impl AdamW {
                 for t in [&self.master, &self.m, &self.v] {
                     broadcast(&comm, t).map_err(|e| e.context("broadcasting optimizer state from rank 0"))?;
                 }
-                if self.has_master() {
-                    let _ = self.flat.copy_(&self.master);
-                }
+                self.copy_master_to_variables();
                 Ok(())
             })?;
         }
@@ -274,7 +280,7 @@ impl AdamW {
                 comm.all_reduce_sum(buffer(&g)?).into_result().map_err(|e| e.context(what()))?;
                 g /= world;
                 if piece.kind() != Kind::Float {
-                    let _ = piece.shallow_clone().copy_(&g);
+                    piece.shallow_clone().copy_(&g);
                 }
             }
             Ok(())
@@ -290,7 +296,7 @@ impl AdamW {
 
     /// The update from the (reduced, see [`Self::reduce_gradients`]) gradient buffer: the norm in
     /// a first pass, then clipping and torch's AdamW arithmetic in one fused kernel per piece
-    /// (decoupled weight decay, bias corrections from the step count) on the fp32 master weights.
+    /// (decoupled weight decay, bias corrections from the step count) on the master weights.
     pub fn apply(&mut self, lr: f64) -> Result<Option<f64>, PluginError> {
         if self.params.is_empty() {
             return Ok(Some(0.0));
@@ -329,9 +335,7 @@ impl AdamW {
                     s.scale *= 2.0;
                 }
             }
-            if self.has_master() {
-                let _ = self.flat.copy_(&self.master);
-            }
+            self.copy_master_to_variables();
             Ok(Some(norm))
         })
     }
@@ -388,9 +392,7 @@ impl AdamW {
                     dst.copy_(&src.reshape([-1]).to_device(dst.device()));
                 }
             }
-            if self.has_master() {
-                let _ = self.flat.copy_(&self.master);
-            }
+            self.copy_master_to_variables();
             Ok(())
         })?;
         let meta_file = dir.join("optimizer.json");
@@ -424,43 +426,29 @@ extern "C" {
         err: *mut std::ffi::c_char,
         err_len: usize,
     ) -> std::ffi::c_int;
-}
 
-extern "C" {
     /// csrc/fused_adamw.cpp: `param.grad = grad` (same shape, dtype and device); 0 on success.
     fn lmm_set_grad(param: *mut std::ffi::c_void, grad: *mut std::ffi::c_void, err: *mut std::ffi::c_char, err_len: usize) -> std::ffi::c_int;
 }
 
 /// Makes `grad` the gradient tensor of `param`: backward passes accumulate into it in place.
 fn set_grad(param: &Tensor, grad: &Tensor) -> Result<(), PluginError> {
-    let mut err = vec![0 as std::ffi::c_char; 512];
     // SAFETY: both handles are live at::Tensors for the call; the shim stores a reference to
     // `grad`'s storage in `param`'s autograd metadata (reference-counted by libtorch).
-    let rc = unsafe { lmm_set_grad(param.as_ptr() as *mut _, grad.as_ptr() as *mut _, err.as_mut_ptr(), err.len()) };
-    if rc != 0 {
-        // SAFETY: the shim wrote a NUL-terminated message into `err`.
-        let msg = unsafe { std::ffi::CStr::from_ptr(err.as_ptr()) }.to_string_lossy().into_owned();
-        return Err(PluginError::new(ErrorKind::BACKEND, format!("setting a gradient buffer: {msg}")));
-    }
-    Ok(())
+    shim::call(|err, len| unsafe { lmm_set_grad(shim::handle(param), shim::handle(grad), err, len) })
+        .map_err(|msg| PluginError::new(ErrorKind::BACKEND, format!("setting a gradient buffer: {msg}")))
 }
 
 /// One AdamW update of `param` (fp32) with gradient `grad`, in place on the moments.
 #[allow(clippy::too_many_arguments)]
 fn fused_adamw(param: &Tensor, grad: &Tensor, m: &Tensor, v: &Tensor, step: &Tensor, lr: f64, b1: f64, b2: f64, wd: f64, eps: f64) -> Result<(), PluginError> {
-    let mut err = vec![0 as std::ffi::c_char; 512];
-    let handle = |t: &Tensor| t.as_ptr() as *mut std::ffi::c_void;
+    use shim::handle;
     // SAFETY: the handles point to live at::Tensors owned by the caller for the whole call; the
     // kernel updates their storage in place and keeps no reference.
-    let rc = unsafe {
-        lmm_fused_adamw(handle(param), handle(grad), handle(m), handle(v), handle(step), lr, b1, b2, wd, eps, err.as_mut_ptr(), err.len())
-    };
-    if rc != 0 {
-        // SAFETY: the shim wrote a NUL-terminated message into `err`.
-        let msg = unsafe { std::ffi::CStr::from_ptr(err.as_ptr()) }.to_string_lossy().into_owned();
-        return Err(PluginError::new(ErrorKind::BACKEND, format!("fused AdamW: {msg}")));
-    }
-    Ok(())
+    shim::call(|err, len| unsafe {
+        lmm_fused_adamw(handle(param), handle(grad), handle(m), handle(v), handle(step), lr, b1, b2, wd, eps, err, len)
+    })
+    .map_err(|msg| PluginError::new(ErrorKind::BACKEND, format!("fused AdamW: {msg}")))
 }
 
 /// The ABI view of a tensor's storage, for the communicator.
@@ -535,7 +523,7 @@ mod tests {
             // SAFETY: the optimizer passes a live, contiguous f32 tensor of `count` elements.
             let v = unsafe { std::slice::from_raw_parts_mut(b.ptr as *mut f32, b.count as usize) };
             for x in v {
-                *x += *x + 1.0;
+                *x = 2.0 * *x + 1.0;
             }
             lmmrotate_abi::abi_stable::std_types::ROk(())
         }
