@@ -367,24 +367,22 @@ struct Rgb8<'a> {
 }
 
 impl Rgb8<'_> {
-    /// Row `y` of the `crop` (w, h) at `at` (x, y), padded with `pad` to `size[0]` pixels; the
-    /// rows below the crop are all padding. Calls `emit` with the row's pieces in order.
-    fn padded_rows(&self, at: [usize; 2], crop: [usize; 2], size: [usize; 2], pad: [u8; 3], mut emit: impl FnMut(&[u8]) -> std::io::Result<()>) -> std::io::Result<()> {
+    /// The `crop` (w, h) at `at` (x, y), padded with `pad` bottom and right to `size`, into
+    /// `out` (cleared first), a row at a time.
+    fn crop_padded_into(&self, at: [usize; 2], crop: [usize; 2], size: [usize; 2], pad: [u8; 3], out: &mut Vec<u8>) {
         debug_assert!(at[0] + crop[0] <= self.width && at[1] + crop[1] <= self.height);
         let stride = self.width * 3;
         let pad_row = pad.repeat(size[0]);
+        out.clear();
         for row in 0..size[1] {
             if row < crop[1] {
                 let start = (at[1] + row) * stride + at[0] * 3;
-                emit(&self.data[start..start + crop[0] * 3])?;
-                if crop[0] < size[0] {
-                    emit(&pad_row[crop[0] * 3..])?;
-                }
+                out.extend_from_slice(&self.data[start..start + crop[0] * 3]);
+                out.extend_from_slice(&pad_row[crop[0] * 3..]);
             } else {
-                emit(&pad_row)?;
+                out.extend_from_slice(&pad_row);
             }
         }
-        Ok(())
     }
 }
 
@@ -403,12 +401,7 @@ fn save_patch(
     out: &mut Vec<u8>,
 ) -> Result<(), SplitError> {
     let io = |source| SplitError::Io { path: path.to_path_buf(), source };
-    out.clear();
-    img.padded_rows(at, crop, size, pad, |piece| {
-        out.extend_from_slice(piece);
-        Ok(())
-    })
-    .map_err(io)?;
+    img.crop_padded_into(at, crop, size, pad, out);
     if ext == "png" {
         let png_err = |e: png::EncodingError| SplitError::Png { path: path.to_path_buf(), message: e.to_string() };
         let file = std::fs::File::create(path).map_err(io)?;
@@ -420,7 +413,8 @@ fn save_patch(
         writer.write_image_data(out).map_err(png_err)?;
         return writer.finish().map_err(png_err);
     }
-    let patch = image::RgbImage::from_raw(size[0] as u32, size[1] as u32, std::mem::take(out)).expect("size[0] * size[1] pixels");
+    let patch = image::ImageBuffer::<image::Rgb<u8>, &[u8]>::from_raw(size[0] as u32, size[1] as u32, out.as_slice())
+        .expect("size[0] * size[1] pixels");
     let image_err = |source| SplitError::Image { path: path.to_path_buf(), source };
     if ext == "jpg" || ext == "jpeg" {
         // cv2's default JPEG quality.
@@ -432,17 +426,16 @@ fn save_patch(
     }
 }
 
-/// Reads the 8-bit RGB pixels `cv2.imread(path)` gives (in RGB order) into `pixels` (reused:
-/// resized, not reallocated when large enough); returns (width, height). PNGs are decoded by the
-/// png crate into the buffer directly; other formats through `image`.
+/// Reads the 8-bit RGB pixels `cv2.imread(path)` gives (in RGB order) into `pixels`; returns
+/// (width, height). PNGs are decoded by the png crate into the buffer directly (reused: resized,
+/// not reallocated when large enough); other formats through `image`, whose buffer replaces it.
 fn read_rgb8_as_cv2(path: &Path, pixels: &mut Vec<u8>) -> Result<(u32, u32), SplitError> {
     if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")) {
         return read_png_as_cv2(path, pixels);
     }
     let img = rgb8_as_cv2(image::open(path).map_err(|source| SplitError::Image { path: path.to_path_buf(), source })?);
     let dims = img.dimensions();
-    pixels.clear();
-    pixels.extend_from_slice(img.as_raw());
+    *pixels = img.into_raw();
     Ok(dims)
 }
 
@@ -543,12 +536,8 @@ mod tests {
         let src = image::RgbImage::from_fn(3, 2, |x, y| image::Rgb([(10 * x + y) as u8; 3]));
         let img = Rgb8 { width: 3, height: 2, data: src.as_raw() };
         let patch = |at, crop, size, pad| {
-            let mut out = Vec::new();
-            img.padded_rows(at, crop, size, pad, |piece| {
-                out.extend_from_slice(piece);
-                Ok(())
-            })
-            .unwrap();
+            let mut out = vec![5u8; 4]; // a reused buffer's old bytes are dropped
+            img.crop_padded_into(at, crop, size, pad, &mut out);
             out
         };
         let px: Vec<[u8; 3]> = patch([1, 0], [2, 2], [3, 3], [7, 8, 9]).chunks(3).map(|c| [c[0], c[1], c[2]]).collect();
@@ -603,6 +592,28 @@ mod tests {
         // RGB as it is.
         let rgb = png_file(dir.path(), "rgb.png", 1, Rgb, Eight, &[11, 22, 33], None);
         assert_eq!(read(rgb), [11, 22, 33]);
+    }
+
+    /// Lossless outputs other than PNG carry the same pixels (padding included); JPEG the size.
+    #[test]
+    fn bmp_and_jpeg_patches_are_written_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("images");
+        std::fs::create_dir_all(&src).unwrap();
+        image::RgbImage::from_fn(6, 5, |x, y| image::Rgb([(40 * x) as u8, (50 * y) as u8, 7])).save(src.join("a.png")).unwrap();
+        let split = |ext: &str| {
+            let out = dir.path().join(ext);
+            let cfg = SplitConfig { img_dirs: vec![src.clone()], sizes: vec![4], gaps: vec![1], save_ext: ext.into(), save_dir: out.clone(), ..Default::default() };
+            let s = split_dota(&cfg, &|_, _| {}).unwrap();
+            assert_eq!(s.patches, 4, "{ext}");
+            out.join("images")
+        };
+        let (png, bmp, jpg) = (split(".png"), split(".bmp"), split(".jpg"));
+        for name in ["a__4__0___0", "a__4__2___0", "a__4__0___1", "a__4__2___1"] {
+            let want = image::open(png.join(format!("{name}.png"))).unwrap().to_rgb8();
+            assert_eq!(image::open(bmp.join(format!("{name}.bmp"))).unwrap().to_rgb8(), want, "{name}");
+            assert_eq!(image::open(jpg.join(format!("{name}.jpg"))).unwrap().to_rgb8().dimensions(), (4, 4), "{name}");
+        }
     }
 
     #[test]
