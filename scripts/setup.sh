@@ -28,13 +28,13 @@ PY
 if have_torch; then
     echo "setup: torch $TORCH_VERSION already installed"
 else
-    free_gb="$(df -Pk "$root" | awk 'NR==2 {printf "%.1f", $4/1048576}')"
+    free_gb() { df -Pk "$root" | awk 'NR==2 {printf "%.1f", $4/1048576}'; }
     echo "setup: installing torch==$TORCH_VERSION (4.0 GB installed with its CUDA libraries, which"
-    echo "       libtorch links even on CPU; $free_gb GB free on the disk of $root)"
+    echo "       libtorch links even on CPU; $(free_gb) GB free on the disk of $root)"
     pip=("$venv/bin/pip" install --quiet --disable-pip-version-check --no-cache-dir --no-warn-conflicts)
     fail() {
-        echo "setup: $1 did not install; $(df -Pk "$root" | awk 'NR==2 {printf "%.1f", $4/1048576}') GB" \
-             "now free on the disk of $root (torch needs about 5.5 GB at the peak)" >&2
+        echo "setup: $1 did not install; $(free_gb) GB now free on the disk of $root" \
+             "(torch needs about 5.5 GB at the peak)" >&2
         exit 2
     }
     # One wheel at a time, without pip's cache: the disk never holds more than what is installed

@@ -80,31 +80,35 @@ struct Sharding {
     group: Option<std::sync::Arc<lmmrotate_dist::ProcessGroup>>,
 }
 
-fn sharding(a: &Args) -> Result<Sharding> {
+/// This process's share of the generation; `None` when it has nothing to do.
+fn sharding(a: &Args) -> Result<Option<Sharding>> {
+    let alone = Sharding { rank: 0, world: 1, group: None };
     if a.metrics_only || a.merge {
         // Nothing to share out: rank 0 alone merges and scores (several ranks writing the
         // merged file at once would race); the other ranks of a launcher are done.
-        if let Some(env) = lmmrotate_dist::DistEnv::from_env()? {
-            return Ok(Sharding { rank: env.rank as usize, world: 1, group: None });
-        }
-        return Ok(Sharding { rank: 0, world: 1, group: None });
+        let rank = lmmrotate_dist::DistEnv::from_env()?.map_or(0, |env| env.rank);
+        return Ok((rank == 0).then_some(alone));
     }
     let group = super::join_group()?;
     if let Some(g) = &group {
         if a.shard.is_some() {
             bail!("--shard is for runs without a launcher; under launch/torchrun/SLURM each rank takes its own shard");
         }
-        return Ok(Sharding { rank: g.rank() as usize, world: g.world_size() as usize, group });
+        return Ok(Some(Sharding { rank: g.rank() as usize, world: g.world_size() as usize, group }));
     }
-    let Some(spec) = &a.shard else { return Ok(Sharding { rank: 0, world: 1, group: None }) };
+    let Some(spec) = &a.shard else { return Ok(Some(alone)) };
     let parsed = spec.split_once('/').and_then(|(i, n)| Some((i.trim().parse::<usize>().ok()?, n.trim().parse::<usize>().ok()?)));
     match parsed {
-        Some((i, n)) if i < n => Ok(Sharding { rank: i, world: n, group: None }),
+        Some((i, n)) if i < n => Ok(Some(Sharding { rank: i, world: n, group: None })),
         _ => bail!("--shard {spec}: expected I/N with I below N, e.g. 0/4"),
     }
 }
 
 pub fn run(g: &Global, a: &Args) -> Result<Outcome> {
+    let Some(sh) = sharding(a)? else {
+        eprintln!("nothing to do on this rank (rank 0 merges and scores)");
+        return Ok(Outcome::Done);
+    };
     let plugins = super::open_plugins(g)?;
     let format = plugins.format(&a.format, &serde_json::json!({}))?;
     let mut dcfg = serde_json::json!({});
@@ -148,11 +152,6 @@ pub fn run(g: &Global, a: &Args) -> Result<Outcome> {
         }));
     }
     let prompt = format.prompt()?.task.to_string();
-    let sh = sharding(a)?;
-    if sh.rank != 0 && sh.world == 1 {
-        eprintln!("rank {}: nothing to do (rank 0 merges and scores)", sh.rank);
-        return Ok(Outcome::Done);
-    }
     for (checkpoint, out) in &runs {
         if runs.len() > 1 && sh.rank == 0 {
             println!("== {}", checkpoint.as_ref().map_or("(registry model)".into(), |c| c.display().to_string()));
