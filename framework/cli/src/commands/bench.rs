@@ -35,19 +35,11 @@ pub struct Args {
     task: String,
     /// Training options of the model plugin, as JSON (train), e.g.
     /// '{"gradient_checkpointing": true}'.
-    #[arg(long, default_value = "{}", value_parser = json_object)]
-    train_options: serde_json::Value,
+    #[arg(long, value_name = "JSON", default_value = "{}", value_parser = super::json_object)]
+    train_options: serde_json::Map<String, serde_json::Value>,
     /// Print the result as one JSON object.
     #[arg(long)]
     json: bool,
-}
-
-fn json_object(s: &str) -> std::result::Result<serde_json::Value, String> {
-    match serde_json::from_str::<serde_json::Value>(s) {
-        Ok(v) if v.is_object() => Ok(v),
-        Ok(_) => Err("not a JSON object".into()),
-        Err(e) => Err(format!("not JSON: {e}")),
-    }
 }
 
 /// The process's peak resident memory (VmHWM) in GiB: host memory, the measure on CPU.
@@ -69,8 +61,9 @@ pub fn run(g: &Global, a: &Args) -> Result<Outcome> {
         "model": a.model.model, "device": info.device.as_str(), "backend": info.backend.as_str(),
         "parameters": info.parameters, "image_size": info.image.width, "batch": a.batch,
     });
+    let train_options = serde_json::Value::Object(a.train_options.clone());
     let (result, line) = if a.what == "train" {
-        let r = bench_train(&mut model, &cfg, a.target_tokens, &a.task, &a.train_options)?;
+        let r = bench_train(&mut model, &cfg, a.target_tokens, &a.task, &train_options)?;
         let line = format!(
             "train {} @{} px, batch {}, {} target tokens: {:.1} ms/step (p10 {:.1}, p90 {:.1}), {:.2} samples/s",
             a.model.model, info.image.width, a.batch, r.target_tokens, r.step.median_ms, r.step.p10_ms, r.step.p90_ms, r.samples_per_second
@@ -92,7 +85,7 @@ pub fn run(g: &Global, a: &Args) -> Result<Outcome> {
         all["result"] = result;
         all["device_memory"] = serde_json::to_value(memory)?;
         all["host_peak_gib"] = serde_json::to_value(host_peak_gib())?;
-        all["train_options"] = a.train_options.clone();
+        all["train_options"] = train_options;
         println!("{all}");
     } else {
         let mut mem = memory.map_or(String::new(), |m| format!(", device memory {:.2} GiB at peak", m.peak_gib - m.before_gib));

@@ -112,6 +112,15 @@ pub fn class_names_or_dataset(g: &Global, arg: &str) -> Result<Vec<String>> {
 
 /// The data-parallel group this process belongs to, when it was started by `lmmrotate launch`,
 /// torchrun or SLURM (returns once every rank has arrived).
+/// A command-line value that must be a JSON object (`--model-config`, `--train-options`).
+pub fn json_object(s: &str) -> std::result::Result<serde_json::Map<String, serde_json::Value>, String> {
+    match serde_json::from_str::<serde_json::Value>(s) {
+        Ok(serde_json::Value::Object(m)) => Ok(m),
+        Ok(_) => Err("not a JSON object".into()),
+        Err(e) => Err(format!("not JSON: {e}")),
+    }
+}
+
 pub fn join_group() -> Result<Option<std::sync::Arc<lmmrotate_dist::ProcessGroup>>> {
     let Some(env) = lmmrotate_dist::DistEnv::from_env()? else { return Ok(None) };
     tracing::info!("rank {} of {}: meeting the other ranks at {}", env.rank, env.world_size, env.addr());

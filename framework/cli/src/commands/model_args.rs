@@ -1,7 +1,7 @@
 //! The model options every command that opens a model shares, and the plugin config overrides
 //! they make.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug, Clone)]
@@ -19,8 +19,8 @@ pub struct ModelArgs {
     #[arg(long)]
     pub dtype: Option<String>,
     /// Further model options as a JSON object, merged over the registry's config.
-    #[arg(long, value_name = "JSON")]
-    pub model_config: Option<String>,
+    #[arg(long, value_name = "JSON", value_parser = super::json_object)]
+    pub model_config: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl ModelArgs {
@@ -41,8 +41,7 @@ impl ModelArgs {
             o.insert("dtype".into(), d.clone().into());
         }
         if let Some(j) = &self.model_config {
-            let v: serde_json::Value = serde_json::from_str(j).context("--model-config is not JSON")?;
-            o.extend(v.as_object().context("--model-config must be a JSON object")?.clone());
+            o.extend(j.clone());
         }
         Ok(serde_json::Value::Object(o))
     }
