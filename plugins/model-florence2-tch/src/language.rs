@@ -192,8 +192,13 @@ impl DecoderLayer {
     /// The layer over a whole teacher-forced sequence (causal self-attention, no cache).
     fn forward_causal(&self, h: &Tensor, cross: &Kv, dropout: f64, activation_dropout: f64, train: bool) -> Tensor {
         let kv = self.self_attn.kv(h);
-        let causal = h.size()[1] > 1;
-        let a = self.self_attn.attend(h, &kv, causal, train).dropout(dropout, train);
+        self.forward_with(h, &kv, h.size()[1] > 1, cross, dropout, activation_dropout, train)
+    }
+
+    /// The layer with its self-attention over `kv` (this call's and any cached positions').
+    #[allow(clippy::too_many_arguments)]
+    fn forward_with(&self, h: &Tensor, kv: &Kv, causal: bool, cross: &Kv, dropout: f64, activation_dropout: f64, train: bool) -> Tensor {
+        let a = self.self_attn.attend(h, kv, causal, train).dropout(dropout, train);
         let h = self.self_attn_layer_norm.forward(&(h + a));
         let x = self.encoder_attn.attend(&h, cross, false, train).dropout(dropout, train);
         let h = self.encoder_attn_layer_norm.forward(&(h + x));
@@ -286,12 +291,8 @@ impl Decoder {
                 None => new,
             };
             // Only the first (multi-token) call needs the causal mask.
-            let a = layer.self_attn.attend(&h, &kv, past == 0 && s > 1, train).dropout(self.dropout, train);
+            h = layer.forward_with(&h, &kv, past == 0 && s > 1, &cross[i], self.dropout, self.activation_dropout, train);
             cache[i] = Some(kv);
-            h = layer.self_attn_layer_norm.forward(&(h + a));
-            let x = layer.encoder_attn.attend(&h, &cross[i], false, train).dropout(self.dropout, train);
-            h = layer.encoder_attn_layer_norm.forward(&(h + x));
-            h = layer.ffn.forward(h, self.dropout, self.activation_dropout, train);
         }
         h
     }
